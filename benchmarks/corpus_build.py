@@ -1,0 +1,85 @@
+"""Benchmark `corpus build` against a bare read-and-regex-split of the same files, in one run.
+
+    python benchmarks/corpus_build.py [--megabytes 55] [--dir /tmp/stance-bench-corpus]
+
+Prints sentences per second for both, their ratio (target: >= 0.5), and the peak
+memory of `corpus build` on half the corpus and on all of it (target: flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from newslike import write_jsonl  # noqa: E402
+
+_BARE = re.compile(r"(?<=[.!?])\s+")
+
+
+def bare_split(files: list[Path]) -> tuple[int, float]:
+    """Read every line, parse the JSON, split the text on a plain regex: the floor to compare with."""
+    started = time.perf_counter()
+    n = 0
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                n += len(_BARE.split(json.loads(line)["text"]))
+    return n, time.perf_counter() - started
+
+
+_CHILD = """
+import json, resource, sys, time
+from stance.corpus import build_corpus
+started = time.perf_counter()
+result = build_corpus(sys.argv[1:-1], sys.argv[-1])
+seconds = time.perf_counter() - started
+print(json.dumps({"sentences": result.counts.sentences, "seconds": seconds,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def stance_build(files: list[Path], out: Path) -> dict:
+    """`corpus build` in a fresh process, so its peak memory is its own."""
+    done = subprocess.run([sys.executable, "-c", _CHILD, *map(str, files), str(out)],
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--megabytes", type=float, default=55)
+    parser.add_argument("--dir", type=Path, default=None, help="where to write the corpus (default: a temp dir)")
+    parser.add_argument("--regenerate", action="store_true", help="rewrite the input even if --dir has one")
+    args = parser.parse_args()
+    work = args.dir or Path(tempfile.mkdtemp(prefix="stance-bench-corpus-"))
+    files = sorted((work / "input").glob("*.jsonl"))
+    if not files or args.regenerate:
+        files = write_jsonl(work / "input", args.megabytes, files=4)
+    size_mb = sum(f.stat().st_size for f in files) / 1e6
+    bare_split(files)  # warm the page cache for both contenders
+    n_bare, t_bare = bare_split(files)
+    full = stance_build(files, work / "out-full")
+    half = stance_build(files[:2], work / "out-half")
+    bare_rate = n_bare / t_bare
+    stance_rate = full["sentences"] / full["seconds"]
+    print(f"input                        {size_mb:8.1f} MB in {len(files)} JSONL files")
+    print(f"bare read + regex split      {n_bare:10,} sentences {t_bare:7.2f} s {bare_rate:10,.0f} sentences/s")
+    print(f"stance corpus build          {full['sentences']:10,} sentences {full['seconds']:7.2f} s "
+          f"{stance_rate:10,.0f} sentences/s")
+    print(f"ratio of speeds on the same input, bare time / stance time (target >= 0.50): "
+          f"{t_bare / full['seconds']:.2f}")
+    print(f"ratio of sentences/s, each counting its own sentences:                 "
+          f"{stance_rate / bare_rate:.2f}")
+    print(f"peak memory, half corpus     {half['peak_mb']:8.0f} MB")
+    print(f"peak memory, whole corpus    {full['peak_mb']:8.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

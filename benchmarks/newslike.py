@@ -1,0 +1,70 @@
+"""Synthetic news-like articles for benchmarks: wire-style sentences with the usual hazards
+(abbreviations, initialisms, curly quotes, datelines, ellipses, numbers). Written by us."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+PLACES = ["WASHINGTON", "BEIJING", "SHANGHAI", "GENEVA", "SINGAPORE", "TOKYO", "BRUSSELS"]
+OUTLETS = ["Wire", "Daily Ledger", "Harbor Post", "Evening Courier", "Pacific Monitor"]
+US = ["the U.S. trade representative", "Mr. Hale, the deputy secretary", "Sen. Ortiz",
+      "a senior U.S. official", "Gen. Marsh", "the State Department spokesperson"]
+PRC = ["the Chinese foreign ministry", "Vice Premier Lin", "the ministry spokesperson",
+       "Beijing's ambassador", "state media", "a PRC commerce official"]
+TOPICS = ["tariffs on solar panels", "export controls on chips", "climate cooperation",
+          "fentanyl precursors", "the Taiwan Strait", "student visas", "rare-earth exports",
+          "military hotlines", "farm purchases", "debt relief for poorer nations"]
+VERBS = ["warned that", "said that", "argued that", "insisted that", "told reporters that",
+         "noted that", "signalled that"]
+CLAIMS = ["talks would resume in Jan. next year", "the measures were unfair",
+          "both sides had an interest in stability", "the dispute could escalate quickly",
+          "new sanctions were not ruled out", "cooperation on {topic} remained possible",
+          "the U.S. would respond to any coercion", "Washington must stop interfering",
+          "trade rose 4.5% to $690.6 billion", "the meeting was frank and constructive"]
+
+
+def sentence(rng: random.Random) -> str:
+    topic = rng.choice(TOPICS)
+    speaker = rng.choice(US + PRC)
+    claim = rng.choice(CLAIMS).format(topic=topic)
+    kind = rng.random()
+    if kind < 0.3:
+        return f"“{claim[0].upper()}{claim[1:]},” {speaker} said on {rng.choice(['Monday', 'Tuesday', 'Friday'])}."
+    if kind < 0.4:
+        return f"The talks on {topic} stalled … then resumed after a call between the leaders."
+    if kind < 0.5:
+        return f"Asked about {topic}, {speaker} replied: “We will see.”"
+    return f"{speaker[0].upper()}{speaker[1:]} {rng.choice(VERBS)} {claim}."
+
+
+def article(rng: random.Random, i: int) -> dict:
+    paragraphs = []
+    for p in range(rng.randint(4, 9)):
+        body = " ".join(sentence(rng) for _ in range(rng.randint(2, 5)))
+        if p == 0:
+            body = f"{rng.choice(PLACES)} ({rng.choice(OUTLETS)}) — {body}"
+        paragraphs.append(body)
+    return {"id": f"bench-{i:08d}", "title": f"Officials discuss {rng.choice(TOPICS)}",
+            "source": rng.choice(OUTLETS), "date": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "text": "\n\n".join(paragraphs)}
+
+
+def write_jsonl(path: Path, megabytes: float, seed: int = 0, files: int = 1) -> list[Path]:
+    """Write about ``megabytes`` of articles as JSONL, spread over ``files`` files."""
+    rng = random.Random(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    target = int(megabytes * 1_000_000 / files)
+    written, i = [], 0
+    for f in range(files):
+        out = path / f"articles-{f:03d}.jsonl"
+        size = 0
+        with open(out, "w", encoding="utf-8") as fh:
+            while size < target:
+                line = json.dumps(article(rng, i), ensure_ascii=False) + "\n"
+                fh.write(line)
+                size += len(line.encode())
+                i += 1
+        written.append(out)
+    return written

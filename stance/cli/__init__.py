@@ -1,0 +1,20 @@
+"""The ``stance`` command line: thin commands over the importable functions of the package."""
+
+import sys
+
+from stance.cli._app import app
+from stance.cli import corpus, demo  # noqa: F401  (registers the commands)
+from stance.errors import StanceError
+from stance.progress import stderr
+
+
+def main() -> None:
+    """Run the CLI; a :class:`StanceError` becomes one clear line and exit status 1."""
+    try:
+        app()
+    except StanceError as exc:
+        stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        stderr.print("[yellow]interrupted[/]")
+        sys.exit(130)

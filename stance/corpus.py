@@ -1,0 +1,360 @@
+"""Build a corpus: read articles, drop duplicates, split into sentences with stable ids.
+
+Output (``--out DIR``): ``articles.parquet``, ``sentences.parquet``,
+``rejects.jsonl`` and ``manifest.json``; see DESIGN.md for the columns.
+The build streams in bounded batches, so memory does not grow with the corpus
+(only a set of 8-byte text hashes, for de-duplication, does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from zlib import crc32
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from stance import __version__
+from stance.errors import StanceError
+from stance.parallel import default_workers, ordered_map
+from stance.progress import progress_bar, stderr
+from stance.readers import Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
+from stance.splitter import SPLITTER_VERSION, split_with_text
+
+MAX_ARTICLE_CHARS = 1_000_000
+MAX_SENTENCE_CHARS = 1_000
+METADATA = ("title", "source", "date", "url")
+_SHOWN_REJECTS = 10
+
+ARTICLE_SCHEMA = pa.schema(
+    [("article_id", pa.string()), ("text", pa.string())]
+    + [(m, pa.string()) for m in METADATA]
+    + [("origin", pa.string())]
+)
+SENTENCE_SCHEMA = pa.schema(
+    [("article_id", pa.string()), ("sentence_id", pa.string()), ("index", pa.int32()),
+     ("start", pa.int64()), ("end", pa.int64()), ("text", pa.string())]
+    + [(m, pa.string()) for m in METADATA]
+)
+
+
+@dataclass
+class Article:
+    article_id: str
+    text: str
+    title: str | None = None
+    source: str | None = None
+    date: str | None = None
+    url: str | None = None
+    origin: str = ""
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    kept: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    sentences: int = 0
+
+
+@dataclass
+class CorpusResult:
+    out: Path
+    counts: Counts
+    seconds: float
+
+    def __str__(self) -> str:
+        c = self.counts
+        return (f"{c.kept:,} articles ({c.sentences:,} sentences) written to {self.out}; "
+                f"{c.duplicates:,} duplicates dropped, {c.rejected:,} rejected, of {c.read:,} read")
+
+
+def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CHARS) -> Article | Rejected:
+    """Check one record and turn it into an :class:`Article`, or say why it cannot be one."""
+    data = record.fields
+    text_field = "text" if record.default_id is not None else fields.text
+    text = data.get(text_field)
+    if text is None:
+        present = ", ".join(sorted(map(str, data))) or "none"
+        return Rejected(record.origin, f"no {text_field!r} field (fields present: {present}; "
+                                       "map another with --text-field)", field=text_field, raw=data)
+    if not isinstance(text, str):
+        return Rejected(record.origin, f"{text_field!r} is a {type(text).__name__}, not text",
+                        field=text_field, raw=data)
+    if not text.strip():
+        return Rejected(record.origin, "empty article text", field=text_field, raw=data)
+    if len(text) > max_chars:
+        return Rejected(record.origin, f"article is {len(text):,} characters, over the limit of "
+                                       f"{max_chars:,} (raise it with --max-chars)", field=text_field, raw=data)
+    raw_id = data.get(fields.id) if record.default_id is None else record.default_id
+    article_id = _clean(raw_id) or content_id(text)
+    meta = {name: _clean(data.get(source)) for name, source in fields.metadata.items()}
+    return Article(article_id, text, origin=record.origin, **meta)
+
+
+def _clean(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    value = str(value).strip()
+    return value or None
+
+
+def content_id(text: str) -> str:
+    """An id for an article that came without one: a hash of its whitespace-normalised text."""
+    return "h" + hashlib.blake2b(" ".join(text.split()).encode(), digest_size=8).hexdigest()
+
+
+def sentence_ids(article_ids: pa.Array, sentences: list[str], counts: list[int]) -> pa.Array:
+    """``ARTICLE_ID:CHECKSUM`` for each sentence (``counts[i]`` sentences for article ``i``).
+
+    Ids depend only on the article and the sentence's own text, so edits elsewhere in
+    the article leave them alone. A checksum repeated within an article (the same
+    sentence twice, or a rare crc32 collision) gets ``~2``, ``~3``: ids stay unique.
+    """
+    digests = list(map(crc32, map(str.encode, sentences)))
+    owners = pa.array(np.repeat(np.arange(len(counts)), np.array(counts, dtype=np.int64)))
+    ids = pc.binary_join_element_wise(article_ids.take(owners),
+                                      pc.cast(pa.array(digests, pa.uint32()), pa.string()), ":")
+    repeats, at = [], 0
+    for n in counts:
+        if len(set(digests[at:at + n])) != n:
+            repeats.append((at, n))
+        at += n
+    if not repeats:
+        return ids
+    patched = ids.to_pylist()
+    for at, n in repeats:
+        seen: dict[int, int] = {}
+        for row in range(at, at + n):
+            k = seen[digests[row]] = seen.get(digests[row], 0) + 1
+            if k > 1:
+                patched[row] += f"~{k}"
+    return pa.array(patched, pa.string())
+
+
+def iter_articles(inputs: Iterable[str | os.PathLike], fields: FieldMap | None = None, *,
+                  max_chars: int = MAX_ARTICLE_CHARS) -> Iterator[Article | Rejected]:
+    """Every input record as an :class:`Article` or a :class:`Rejected`, in input order."""
+    fields = fields or FieldMap()
+    for chunk in read_chunks(inputs):
+        for record in chunk.records():
+            yield record if isinstance(record, Rejected) else to_article(record, fields, max_chars)
+
+
+@dataclass
+class ChunkResult:
+    """What a worker makes of one chunk: tables of its articles and sentences, and its rejects."""
+
+    read: int
+    rejects: list[Rejected]
+    articles: pa.Table
+    sentences: pa.Table
+    text_keys: list[bytes]
+
+
+def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_chars: int) -> ChunkResult:
+    """Parse, check and split one chunk (runs in a worker process)."""
+    read, rejects, articles = 0, [], []
+    for record in chunk.records():
+        read += 1
+        item = record if isinstance(record, Rejected) else to_article(record, fields, max_chars)
+        (rejects if isinstance(item, Rejected) else articles).append(item)
+    article_table, sentence_table = split_batch(articles, max_sentence_chars)
+    keys = [hashlib.blake2b(a.text.strip().encode(), digest_size=12).digest() for a in articles]
+    return ChunkResult(read, rejects, article_table, sentence_table, keys)
+
+
+class RejectLog:
+    """Writes rejected records to ``rejects.jsonl`` and shows the first few on the terminal."""
+
+    def __init__(self, path: Path, *, strict: bool = False, show: bool = True) -> None:
+        self.path, self.strict, self.show = path, strict, show
+        self.count = 0
+        self._fh = None
+
+    def add(self, rejected: Rejected) -> None:
+        self.count += 1
+        message = f"{rejected.origin}: {rejected.reason}"
+        if self.strict:
+            raise StanceError(f"{message} (stopping because of --strict)")
+        if self._fh is None:
+            self._fh = open(self.path, "w", encoding="utf-8")
+        entry = {"origin": rejected.origin, "reason": rejected.reason, "field": rejected.field,
+                 **rejected.extra, "record": rejected.raw}
+        self._fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        if self.show and self.count <= _SHOWN_REJECTS:
+            stderr.print(f"[yellow]rejected[/] {message}", highlight=False, markup=True)
+        elif self.show and self.count == _SHOWN_REJECTS + 1:
+            stderr.print(f"[yellow]more rejects follow; all are in {self.path}[/]")
+
+    def close(self) -> None:
+        if self._fh is None:
+            self.path.write_text("", encoding="utf-8")
+        else:
+            self._fh.close()
+
+
+def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
+                 fields: FieldMap | None = None, strict: bool = False,
+                 max_chars: int = MAX_ARTICLE_CHARS, max_sentence_chars: int = MAX_SENTENCE_CHARS,
+                 workers: int | None = None, progress: bool = False) -> CorpusResult:
+    """Read ``inputs``, split every article into sentences, and write the corpus to ``out``.
+
+    Bad records go to ``rejects.jsonl`` with the reason (``strict=True`` stops at the
+    first); exact duplicate articles are dropped and counted. Parsing and splitting
+    run on ``workers`` processes (default: all cores); this one reads raw chunks and
+    writes, so the output is the same for any number of workers.
+    """
+    inputs = [Path(p) for p in inputs]
+    files = find_inputs(inputs)
+    if not files:
+        raise StanceError(f"no readable inputs in {', '.join(map(str, inputs))} "
+                          f"(looked for .txt, .jsonl, .csv, .parquet and saved datasets)")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    counts = Counts()
+    rejects = RejectLog(out / "rejects.jsonl", strict=strict, show=progress)
+    articles_tmp, sentences_tmp = out / "articles.parquet.partial", out / "sentences.parquet.partial"
+    total_bytes = sum(_size(f) for f in files)
+    work = partial(process_chunk, fields=fields or FieldMap(), max_chars=max_chars,
+                   max_sentence_chars=max_sentence_chars)
+    seen = _SeenArticles()
+    try:
+        with pq.ParquetWriter(articles_tmp, ARTICLE_SCHEMA) as article_writer, \
+                pq.ParquetWriter(sentences_tmp, SENTENCE_SCHEMA) as sentence_writer, \
+                progress_bar("corpus build", total_bytes, enabled=progress, unit="bytes",
+                             status="{articles:,} articles {sentences:,} sentences",
+                             articles=0, sentences=0) as bar:
+            chunks = _ticking(read_chunks(inputs), bar)
+            for result in ordered_map(work, chunks, workers or default_workers()):
+                counts.read += result.read
+                for rejected in result.rejects:
+                    rejects.add(rejected)
+                article_table, sentence_table = seen.keep_new(result, counts, rejects)
+                article_writer.write_table(article_table)
+                sentence_writer.write_table(sentence_table)
+                counts.kept += article_table.num_rows
+                counts.sentences += sentence_table.num_rows
+                bar.update(articles=counts.kept, sentences=counts.sentences)
+    except BaseException:
+        articles_tmp.unlink(missing_ok=True)
+        sentences_tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        rejects.close()
+    counts.rejected = rejects.count
+    os.replace(articles_tmp, out / "articles.parquet")
+    os.replace(sentences_tmp, out / "sentences.parquet")
+    seconds = time.perf_counter() - started
+    manifest = {
+        "kind": "stance.corpus",
+        "stance_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "inputs": [str(p) for p in inputs],
+        "files": len(files),
+        "bytes": total_bytes,
+        "fields": asdict(fields or FieldMap()),
+        "splitter": SPLITTER_VERSION,
+        "options": {"max_chars": max_chars, "max_sentence_chars": max_sentence_chars, "strict": strict},
+        "counts": asdict(counts),
+        "seconds": round(seconds, 3),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return CorpusResult(out, counts, seconds)
+
+
+def _ticking(chunks: Iterable[Chunk], bar) -> Iterator[Chunk]:
+    for chunk in chunks:
+        bar.advance(chunk.nbytes)
+        yield chunk
+
+
+class _SeenArticles:
+    """First occurrence wins: drops exact duplicates (counted) and reused ids (rejected).
+
+    Runs in the main process, in input order, so the output is the same for any
+    number of workers. Memory: one small hash per article kept.
+    """
+
+    def __init__(self) -> None:
+        self.texts: set[bytes] = set()
+        self.ids: set[str] = set()
+
+    def keep_new(self, result: ChunkResult, counts: Counts, rejects: RejectLog) -> tuple[pa.Table, pa.Table]:
+        ids = result.articles.column("article_id").to_pylist()
+        keep = []
+        for article_id, key, row in zip(ids, result.text_keys, range(len(ids))):
+            if key in self.texts:
+                counts.duplicates += 1
+                keep.append(False)
+            elif article_id in self.ids:
+                article = result.articles.slice(row, 1).to_pylist()[0]
+                rejects.add(Rejected(article["origin"], f"article id {article_id!r} was already used by "
+                                                        "another article with different text",
+                                     field="id", raw=article))
+                keep.append(False)
+            else:
+                self.texts.add(key)
+                self.ids.add(article_id)
+                keep.append(True)
+        if all(keep):
+            return result.articles, result.sentences
+        dropped = pa.array([i for i, k in zip(ids, keep) if not k], pa.string())
+        sentences = result.sentences.filter(pc.invert(pc.is_in(result.sentences["article_id"], dropped)))
+        return result.articles.filter(pa.array(keep)), sentences
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def split_batch(batch: list[Article], max_sentence_chars: int = MAX_SENTENCE_CHARS) -> tuple[pa.Table, pa.Table]:
+    """The article and sentence tables of a batch (runs in a worker process).
+
+    Only the split itself is per article; the sentence columns are built with Arrow
+    kernels, because per-sentence Python is what would make corpus building slow.
+    """
+    articles = pa.Table.from_pydict(
+        {name: [getattr(a, name) for a in batch] for name in ARTICLE_SCHEMA.names}, schema=ARTICLE_SCHEMA)
+    starts: list[int] = []
+    ends: list[int] = []
+    sentences: list[str] = []
+    counts: list[int] = []
+    for article in batch:
+        s, e, t = split_with_text(article.text, max_sentence_chars)
+        starts += s
+        ends += e
+        sentences += t
+        counts.append(len(t))
+    sizes = np.array(counts, dtype=np.int64)
+    owners = pa.array(np.repeat(np.arange(len(batch)), sizes))
+    offsets = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    columns = {
+        "article_id": articles["article_id"].take(owners),
+        "sentence_id": sentence_ids(articles["article_id"].combine_chunks(), sentences, counts),
+        "index": pa.array(np.arange(len(sentences)) - offsets, pa.int32()),
+        "start": pa.array(starts, pa.int64()),
+        "end": pa.array(ends, pa.int64()),
+        "text": pa.array(sentences, pa.string()),
+        **{m: articles[m].take(owners) for m in METADATA},
+    }
+    return articles, pa.table(columns, schema=SENTENCE_SCHEMA)

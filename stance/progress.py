@@ -1,0 +1,73 @@
+"""Progress bars for long work, shown on stderr and only when asked (the CLI asks)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+stderr = Console(stderr=True, soft_wrap=True)  # messages stay one line when piped
+
+
+class _Quiet:
+    """Stands in for a progress bar when none is wanted, so callers need no branches."""
+
+    def update(self, **fields) -> None:
+        pass
+
+    def advance(self, amount: float = 1) -> None:
+        pass
+
+
+class _Bar:
+    def __init__(self, progress: Progress, task_id) -> None:
+        self._progress, self._task = progress, task_id
+
+    def update(self, **fields) -> None:
+        self._progress.update(self._task, **fields)
+
+    def advance(self, amount: float = 1) -> None:
+        self._progress.advance(self._task, amount)
+
+
+@contextmanager
+def progress_bar(description: str, total: float | None, *, enabled: bool, unit: str = "items",
+                 status: str = "", **fields):
+    """A bar with a live status line; ``unit='bytes'`` shows sizes, anything else counts.
+
+    ``status`` is a format string over ``fields`` (for example ``"{articles:,} articles"``),
+    shown beside the bar; ``update(articles=...)`` changes them.
+    """
+    if not enabled:
+        yield _Quiet()
+        return
+    amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), amount,
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    if status:
+        columns.append(TextColumn(_status_column(status)))
+    with Progress(*columns, console=stderr, transient=False) as progress:
+        task_id = progress.add_task(description, total=total, **fields)
+        yield _Bar(progress, task_id)
+
+
+def _status_column(status: str) -> str:
+    """Turn ``"{a:,} x {b:,} y"`` into rich's ``"{task.fields[a]:,} x {task.fields[b]:,} y"``."""
+    out, i = [], 0
+    while (open_at := status.find("{", i)) >= 0:
+        close_at = status.index("}", open_at)
+        name, _, spec = status[open_at + 1:close_at].partition(":")
+        out.append(status[i:open_at] + "{task.fields[" + name + "]" + (":" + spec if spec else "") + "}")
+        i = close_at + 1
+    out.append(status[i:])
+    return "".join(out)

@@ -1,0 +1,293 @@
+"""Read articles from text files, JSONL, CSV, parquet or saved Hugging Face datasets.
+
+Readers stream: they yield one :class:`Record` (or :class:`Rejected`) at a time
+and never hold a whole file of articles in memory. Every record carries its
+origin (``file:line`` or ``file#row``) so an error can say where it came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field as dataclass_field
+from pathlib import Path
+
+from stance.errors import StanceError
+
+TEXT_SUFFIXES = (".txt",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
+PARQUET_SUFFIXES = (".parquet",)
+SUPPORTED = TEXT_SUFFIXES + JSONL_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
+_BATCH_ROWS = 1000
+
+csv.field_size_limit(sys.maxsize)
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Which input field holds each article field (``--text-field body`` and so on)."""
+
+    id: str = "id"
+    text: str = "text"
+    title: str = "title"
+    source: str = "source"
+    date: str = "date"
+    url: str = "url"
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """Article metadata field -> input field name."""
+        return {"title": self.title, "source": self.source, "date": self.date, "url": self.url}
+
+
+@dataclass
+class Record:
+    """One input record as read, before any validation."""
+
+    origin: str
+    fields: dict
+    default_id: str | None = None  # used when the record has no id field (a .txt file's path)
+
+
+@dataclass
+class Rejected:
+    """An input that could not be read at all (a bad line, an unreadable file)."""
+
+    origin: str
+    reason: str
+    field: str | None = None
+    raw: object = None
+    extra: dict = dataclass_field(default_factory=dict)
+
+
+def find_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand directories into the supported files below them, in a stable order."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise StanceError(f"{path}: no such file or directory")
+        if path.is_dir() and not is_hf_dataset(path):
+            files = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.name.lower().endswith(SUPPORTED) and not _hidden(p, path)
+            )
+            datasets_below = sorted(p.parent for p in path.rglob("dataset_info.json"))
+            found.extend(files)
+            found.extend(d for d in datasets_below if is_hf_dataset(d))
+        else:
+            found.append(path)
+    return found
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def is_hf_dataset(path: Path) -> bool:
+    """A directory written by ``datasets``' ``save_to_disk`` (a Dataset or a DatasetDict)."""
+    return path.is_dir() and (
+        (path / "dataset_info.json").is_file() and (path / "state.json").is_file()
+        or (path / "dataset_dict.json").is_file()
+    )
+
+
+@dataclass
+class Chunk:
+    """A slice of one input, cheap to read and to send to a worker, which parses it there.
+
+    ``kind`` is ``"jsonl"`` (``payload``: raw lines, the first at line ``first_line``),
+    ``"text"`` (``payload``: .txt paths, ids relative to ``root``) or ``"records"``
+    (``payload``: records already parsed, for formats parsed in bulk such as parquet).
+    """
+
+    kind: str
+    path: str
+    payload: list
+    first_line: int = 1
+    root: str | None = None
+    nbytes: int = 0
+
+    def records(self) -> Iterator[Record | Rejected]:
+        if self.kind == "jsonl":
+            return _parse_jsonl_lines(self.path, self.payload, self.first_line)
+        if self.kind == "text":
+            root = Path(self.root) if self.root else None
+            return (_read_text_file(Path(p), root) for p in self.payload)
+        return iter(self.payload)
+
+
+def read_chunks(inputs: Iterable[str | os.PathLike], chunk_records: int = 1000,
+                chunk_bytes: int = 4 << 20) -> Iterator[Chunk]:
+    """Cut every input into chunks of at most ``chunk_records`` records (or about ``chunk_bytes``)."""
+    for item in inputs:
+        root = Path(item) if Path(item).is_dir() else None
+        text_files: list[str] = []
+        text_bytes = 0
+        for path in find_inputs([item]):
+            if path.name.lower().endswith(TEXT_SUFFIXES) and not path.is_dir():
+                size = _file_size(path)
+                text_files.append(str(path))
+                text_bytes += size
+                if len(text_files) >= chunk_records or text_bytes >= chunk_bytes:
+                    yield Chunk("text", str(path), text_files, root=str(root) if root else None, nbytes=text_bytes)
+                    text_files, text_bytes = [], 0
+            else:
+                yield from _chunks_of(path, chunk_records, chunk_bytes)
+        if text_files:
+            yield Chunk("text", text_files[-1], text_files, root=str(root) if root else None, nbytes=text_bytes)
+
+
+def _chunks_of(path: Path, chunk_records: int, chunk_bytes: int) -> Iterator[Chunk]:
+    try:
+        if path.name.lower().endswith(JSONL_SUFFIXES):
+            with _open_binary(path) as fh:
+                lines: list[bytes] = []
+                first, size = 1, 0
+                for lineno, raw in enumerate(fh, 1):
+                    lines.append(raw)
+                    size += len(raw)
+                    if len(lines) >= chunk_records or size >= chunk_bytes:
+                        yield Chunk("jsonl", str(path), lines, first_line=first, nbytes=size)
+                        lines, first, size = [], lineno + 1, 0
+                if lines:
+                    yield Chunk("jsonl", str(path), lines, first_line=first, nbytes=size)
+            return
+        records: list[Record | Rejected] = []
+        for record in _parsed_records(path):
+            records.append(record)
+            if len(records) >= chunk_records:
+                yield Chunk("records", str(path), records)
+                records = []
+        yield Chunk("records", str(path), records, nbytes=_file_size(path))
+    except (OSError, EOFError, ValueError) as exc:  # unreadable, truncated or corrupt file
+        yield Chunk("records", str(path), [Rejected(str(path), f"cannot read file: {exc}")])
+
+
+def read_records(path: Path) -> Iterator[Record | Rejected]:
+    """Every record of one input, in order (the chunks of :func:`read_chunks`, parsed)."""
+    for chunk in read_chunks([path]):
+        yield from chunk.records()
+
+
+def _parsed_records(path: Path) -> Iterator[Record | Rejected]:
+    name = path.name.lower()
+    if is_hf_dataset(path):
+        yield from _read_hf_dataset(path)
+    elif name.endswith(CSV_SUFFIXES):
+        yield from _read_csv(path)
+    elif name.endswith(PARQUET_SUFFIXES):
+        yield from _read_parquet(path)
+    else:
+        yield Rejected(str(path), f"unsupported file type; use one of {', '.join(SUPPORTED)} "
+                                  "or a saved Hugging Face dataset")
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _article_id_for(path: Path, root: Path | None) -> str:
+    rel = path.relative_to(root) if root and path.is_relative_to(root) else Path(path.name)
+    return rel.with_suffix("").as_posix()
+
+
+def _read_text_file(path: Path, root: Path | None) -> Record | Rejected:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Rejected(str(path), f"cannot read file: {exc.strerror or exc}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Rejected(str(path), f"not valid UTF-8 at byte {exc.start}", field="text",
+                        raw=data.decode("utf-8", "backslashreplace"))
+    return Record(str(path), {"text": text}, default_id=_article_id_for(path, root))
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _parse_jsonl_lines(path: str, lines: list[bytes], first_line: int) -> Iterator[Record | Rejected]:
+    for lineno, raw in enumerate(lines, first_line):
+        where = f"{path}:{lineno}"
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield Rejected(where, f"not valid UTF-8 at byte {exc.start} of the line",
+                           raw=raw.decode("utf-8", "backslashreplace").rstrip("\n"))
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Rejected(where, f"not valid JSON: {exc.msg} at column {exc.colno}", raw=line.rstrip("\n"))
+            continue
+        if not isinstance(obj, dict):
+            yield Rejected(where, f"expected a JSON object, got {type(obj).__name__}", raw=obj)
+            continue
+        yield Record(where, obj)
+
+
+def _read_csv(path: Path) -> Iterator[Record | Rejected]:
+    delimiter = "\t" if ".tsv" in path.name.lower() else ","
+    with _open_binary(path) as raw_fh:
+        fh = io.TextIOWrapper(raw_fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        reader = csv.DictReader(fh, delimiter=delimiter)
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            bad = next((k for k, v in row.items() if isinstance(v, str) and _has_surrogates(v)), None)
+            if bad is not None:
+                yield Rejected(where, "not valid UTF-8", field=bad,
+                               raw={k: v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                                    if isinstance(v, str) else v for k, v in row.items()})
+                continue
+            if None in row:  # more cells than header fields
+                yield Rejected(where, f"row has {len(row) - 1 + len(row[None])} cells but the header has "
+                                      f"{len(reader.fieldnames or [])}", raw=row)
+                continue
+            yield Record(where, row)
+
+
+def _has_surrogates(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _read_parquet(path: Path) -> Iterator[Record | Rejected]:
+    import pyarrow.parquet as pq
+
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS):
+        for obj in batch.to_pylist():
+            yield Record(f"{path}#{row}", obj)
+            row += 1
+
+
+def _read_hf_dataset(path: Path) -> Iterator[Record | Rejected]:
+    import datasets
+
+    loaded = datasets.load_from_disk(str(path))
+    splits = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
+    for split, ds in splits:
+        prefix = f"{path}[{split}]" if split else str(path)
+        row = 0
+        for batch in ds.iter(batch_size=_BATCH_ROWS):
+            columns = list(batch)
+            for values in zip(*(batch[c] for c in columns)):
+                yield Record(f"{prefix}#{row}", dict(zip(columns, values)))
+                row += 1
