@@ -3,7 +3,7 @@
 import sys
 
 from stance.cli._app import app
-from stance.cli import corpus, demo  # noqa: F401  (registers the commands)
+from stance.cli import corpus, demo, labels, studio  # noqa: F401  (registers the commands)
 from stance.errors import StanceError
 from stance.progress import stderr
 

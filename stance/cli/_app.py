@@ -13,3 +13,25 @@ app = typer.Typer(
 )
 corpus_app = typer.Typer(help="Turn articles into a corpus of sentences.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
+studio_app = typer.Typer(help="Run the embedded Label Studio (127.0.0.1 only).", no_args_is_help=True)
+app.add_typer(studio_app, name="studio")
+labels_app = typer.Typer(help="Label in Label Studio: push sentences, pull annotations, agreement, import.",
+                         no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+CONNECTION = "Label Studio connection"
+
+
+def url_option():
+    return typer.Option("--url", envvar="LABEL_STUDIO_URL", show_envvar=True, rich_help_panel=CONNECTION,
+                        help="Label Studio to use (default: the embedded server of --data-dir).")
+
+
+def api_key_option():
+    return typer.Option("--api-key", envvar="LABEL_STUDIO_API_KEY", show_envvar=True, show_default=False,
+                        rich_help_panel=CONNECTION, help="Legacy token or personal access token.")
+
+
+def data_dir_option():
+    return typer.Option("--data-dir", rich_help_panel=CONNECTION,
+                        help="Data directory of the embedded Label Studio.")

@@ -1,0 +1,131 @@
+"""``stance labels push|pull|agreement|import``: the labelling loop with Label Studio."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from stance.cli._app import api_key_option, data_dir_option, labels_app, url_option
+from stance.errors import StanceError
+from stance.labels.agreement import agreement, agreement_tables
+from stance.labels.dataset import read_annotations
+from stance.labels.importer import import_labels
+from stance.labels.pull import pull as pull_labels, require_labelled_dir
+from stance.labels.push import SELECTIONS, push as push_sentences
+from stance.progress import stderr
+from stance.schema import load_schema
+from stance.studio.client import connect
+from stance.studio.server import DEFAULT_DATA_DIR
+
+Url = Annotated[Optional[str], url_option()]
+ApiKey = Annotated[Optional[str], api_key_option()]
+DataDir = Annotated[Path, data_dir_option()]
+
+
+@labels_app.command("push")
+def push(
+    corpus: Annotated[Path, typer.Argument(help="A corpus directory from `stance corpus build`.")],
+    project: Annotated[str, typer.Option("--project", "-p", help="Project title; created on first use.")],
+    select: Annotated[str, typer.Option(help=f"Which sentences: {', '.join(SELECTIONS)}.")] = "all",
+    n: Annotated[Optional[int], typer.Option("--n", help="How many sentences to send.")] = None,
+    filter_terms: Annotated[Optional[list[str]], typer.Option(
+        "--filter", help="Keep only sentences mentioning this term (repeat for any of several).")] = None,
+    context: Annotated[int, typer.Option(help="Sentences of context shown before and after.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed for random and diverse selection.")] = 0,
+    update_config: Annotated[bool, typer.Option(help="Replace the project's labelling config if it "
+                                                     "no longer matches the schema.")] = False,
+    url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Send sentences to Label Studio as tasks, with their context and article metadata.
+
+    Sentences already in the project are never sent again, so an interrupted push can
+    simply be re-run. `--select diverse --n 200` spreads the batch over articles and
+    content and skips near-duplicates; `--filter China --filter Beijing` keeps only
+    sentences that mention a term.
+    """
+    studio = connect(url, api_key, data_dir=data_dir)
+    result = push_sentences(studio, corpus, project, select=select, n=n, terms=filter_terms or [],
+                            context=context, seed=seed, update_config=update_config, progress=True)
+    stderr.print(f"{result}\nopen {studio.url}/projects/{result.project_id} to label", highlight=False)
+
+
+@labels_app.command("pull")
+def pull(
+    project: Annotated[str, typer.Option("--project", "-p", help="Project title.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the labelled dataset.")],
+    full: Annotated[bool, typer.Option(help="Read the whole project even if OUT has an earlier pull.")] = False,
+    url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Pull every annotator's labels into a Hugging Face dataset, with agreement.
+
+    Each dimension is resolved per sentence (ground truth wins, else majority; ties are
+    kept and marked). A second pull into the same OUT reads only what changed.
+    Open the result with `datasets.load_from_disk(OUT)`.
+    """
+    studio = connect(url, api_key, data_dir=data_dir)
+    result = pull_labels(studio, project, out, full=full, progress=True)
+    stderr.print(str(result), highlight=False)
+    for table in agreement_tables(result.agreement):
+        stderr.print(table)
+
+
+@labels_app.command("agreement")
+def agreement_command(
+    dataset: Annotated[Path, typer.Argument(help="A directory written by `labels pull` or `labels import`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Krippendorff's alpha and pairwise agreement per dimension, and coverage."""
+    schema = load_schema()
+    require_labelled_dir(dataset)
+    import datasets
+
+    ids = datasets.load_from_disk(str(dataset))["sentence_id"]
+    report = agreement(read_annotations(dataset, schema), schema, ids)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    for table in agreement_tables(report):
+        stderr.print(table)
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, target = value.partition("=")
+        if not sep or not key or not target:
+            raise StanceError(f"{option} takes KEY=VALUE, got {value!r}")
+        pairs[key.strip()] = target.strip()
+    return pairs
+
+
+@labels_app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="A Label Studio JSON export, or JSONL/CSV/parquet.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the labelled dataset.")],
+    text_field: Annotated[str, typer.Option(help="Field holding the sentence text.")] = "text",
+    label: Annotated[Optional[list[str]], typer.Option(
+        help="DIM=FIELD: read dimension DIM from FIELD (repeat per dimension).")] = None,
+    id_field: Annotated[Optional[str], typer.Option(help="Field holding the sentence id.")] = None,
+    article_field: Annotated[Optional[str], typer.Option(help="Field holding the article id.")] = None,
+    annotator_field: Annotated[Optional[str], typer.Option(help="Field naming the annotator.")] = None,
+    map_values: Annotated[Optional[list[str]], typer.Option(
+        "--map", help="DIM:VALUE=CHOICE: rename a value of the file to a schema choice.")] = None,
+) -> None:
+    """Bring labels made elsewhere into the dataset format of `labels pull`.
+
+    Example: `stance labels import coded.csv --out labels/coded --text-field sentence
+    --label framing=frame --map framing:US=us --map framing:China=prc`
+    """
+    value_map: dict[str, dict[str, str]] = {}
+    for dim_value, choice in _pairs(map_values or [], "--map").items():
+        dim, sep, value = dim_value.partition(":")
+        if not sep:
+            raise StanceError(f"--map takes DIM:VALUE=CHOICE, got {dim_value}={choice}")
+        value_map.setdefault(dim, {})[value] = choice
+    result = import_labels(file, out, text_field=text_field, labels=_pairs(label or [], "--label"),
+                           id_field=id_field, article_field=article_field, annotator_field=annotator_field,
+                           value_map=value_map)
+    stderr.print(str(result), highlight=False)
+    for table in agreement_tables(result.agreement):
+        stderr.print(table)

@@ -1,0 +1,183 @@
+"""The labelled dataset: raw annotations in, one resolved row per sentence out.
+
+Resolution, per sentence and dimension, over annotations that were not cancelled:
+a ground-truth annotation wins; otherwise one annotator is ``single``, all alike is
+``unanimous``, a strict plurality is ``majority``, and a tie for the top is kept as
+``tie`` with label -1. Sentences nobody labelled are kept as ``unlabelled``.
+Training skips ties and unlabelled rows; nothing is dropped here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from contextlib import contextmanager
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stance.errors import StanceError
+from stance.schema import Schema
+
+STATUSES = ("single", "unanimous", "majority", "tie", "ground_truth", "unlabelled")
+ANNOTATIONS_FILE = "annotations.parquet"
+
+
+@dataclass
+class Annotation:
+    """One annotator's labels for one sentence (``labels`` maps dimension -> choice name)."""
+
+    sentence_id: str
+    annotator: str
+    labels: dict[str, str]
+    ground_truth: bool = False
+    cancelled: bool = False
+    task_id: int | None = None
+    annotation_id: int | None = None
+    updated_at: str | None = None
+
+
+@dataclass
+class Sentence:
+    sentence_id: str
+    article_id: str
+    text: str
+    annotations: list[Annotation] = field(default_factory=list)
+
+
+def choice_name(dim, value: str, where: str) -> str:
+    """Map a stored value (the choice name, or its label as older configs saved it) to the name."""
+    if value in dim.names:
+        return value
+    for choice in dim.choices:
+        if value == choice.label:
+            return choice.name
+    raise StanceError(f"{where}: {value!r} is not a choice of {dim.name!r}; allowed: {', '.join(dim.names)}")
+
+
+def resolve(values: list[str], ground_truth: list[str]) -> tuple[str | None, str]:
+    """The label and status for one dimension of one sentence."""
+    if ground_truth:
+        return ground_truth[-1], "ground_truth"
+    if not values:
+        return None, "unlabelled"
+    if len(values) == 1:
+        return values[0], "single"
+    counts = Counter(values).most_common()
+    if len(counts) == 1:
+        return counts[0][0], "unanimous"
+    if counts[0][1] > counts[1][1]:
+        return counts[0][0], "majority"
+    return None, "tie"
+
+
+def features(schema: Schema) -> datasets.Features:
+    columns = {"sentence_id": datasets.Value("string"), "article_id": datasets.Value("string"),
+               "text": datasets.Value("string")}
+    for dim in schema.dimensions:
+        columns[dim.name] = datasets.ClassLabel(names=dim.names)
+        columns[f"{dim.name}_n"] = datasets.Value("int32")
+        columns[f"{dim.name}_status"] = datasets.Value("string")
+    return datasets.Features(columns)
+
+
+def build_rows(sentences: list[Sentence], schema: Schema) -> dict[str, list]:
+    """Dataset columns: one row per sentence, each dimension resolved."""
+    rows: dict[str, list] = {name: [] for name in features(schema)}
+    for sentence in sentences:
+        rows["sentence_id"].append(sentence.sentence_id)
+        rows["article_id"].append(sentence.article_id)
+        rows["text"].append(sentence.text)
+        live = [a for a in sentence.annotations if not a.cancelled]
+        for dim in schema.dimensions:
+            values = [a.labels[dim.name] for a in live if dim.name in a.labels]
+            truth = [a.labels[dim.name] for a in live if a.ground_truth and dim.name in a.labels]
+            label, status = resolve(values, truth)
+            rows[dim.name].append(dim.index(label) if label is not None else -1)
+            rows[f"{dim.name}_n"].append(len(values))
+            rows[f"{dim.name}_status"].append(status)
+    return rows
+
+
+def write_dataset(sentences: list[Sentence], schema: Schema, out: str | Path) -> datasets.Dataset:
+    """Save the resolved dataset to ``out`` (``datasets.load_from_disk(out)`` opens it) and
+    the raw annotations beside it, replacing an earlier dataset there."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = datasets.Dataset.from_dict(build_rows(sentences, schema), features=features(schema))
+    staging = out / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    with _datasets_quiet():
+        dataset.save_to_disk(str(staging))
+    for old in out.glob("data-*.arrow"):
+        old.unlink()
+    for item in staging.iterdir():
+        item.replace(out / item.name)
+    staging.rmdir()
+    pq.write_table(annotations_table(sentences, schema), out / ANNOTATIONS_FILE)
+    return datasets.load_from_disk(str(out))
+
+
+@contextmanager
+def _datasets_quiet():
+    """Silence the datasets library's own progress bars for one call, then restore them."""
+    was_disabled = datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.utils.enable_progress_bars()
+
+
+def annotations_table(sentences: list[Sentence], schema: Schema) -> pa.Table:
+    """Every raw annotation (cancelled ones too), for agreement and for the next incremental pull."""
+    rows = []
+    for s in sentences:
+        for a in s.annotations:
+            rows.append({"sentence_id": s.sentence_id, "article_id": s.article_id, "task_id": a.task_id,
+                         "annotation_id": a.annotation_id, "annotator": a.annotator,
+                         "ground_truth": a.ground_truth, "cancelled": a.cancelled, "updated_at": a.updated_at,
+                         **{d.name: a.labels.get(d.name) for d in schema.dimensions}})
+    columns = [("sentence_id", pa.string()), ("article_id", pa.string()), ("task_id", pa.int64()),
+               ("annotation_id", pa.int64()), ("annotator", pa.string()), ("ground_truth", pa.bool_()),
+               ("cancelled", pa.bool_()), ("updated_at", pa.string())]
+    columns += [(d.name, pa.string()) for d in schema.dimensions]
+    return pa.Table.from_pylist(rows, schema=pa.schema(columns))
+
+
+def read_annotations(out: str | Path, schema: Schema) -> list[Annotation]:
+    path = Path(out) / ANNOTATIONS_FILE
+    if not path.is_file():
+        raise StanceError(f"{out} holds no {ANNOTATIONS_FILE}; is it a dataset written by `stance labels pull`?")
+    result = []
+    for row in pq.read_table(path).to_pylist():
+        labels = {d.name: row[d.name] for d in schema.dimensions if row.get(d.name) is not None}
+        result.append(Annotation(row["sentence_id"], row["annotator"], labels, row["ground_truth"],
+                                 row["cancelled"], row["task_id"], row["annotation_id"], row["updated_at"]))
+    return result
+
+
+def load_labelled(path: str | Path, schema: Schema | None = None) -> datasets.Dataset:
+    """Open a labelled dataset; with ``schema``, refuse one whose dimensions or choices differ."""
+    path = Path(path)
+    try:
+        dataset = datasets.load_from_disk(str(path))
+    except FileNotFoundError:
+        raise StanceError(f"{path}: no labelled dataset here (make one with `stance labels pull` or "
+                          "`stance labels import`)") from None
+    if schema is not None:
+        for dim in schema.dimensions:
+            feature = dataset.features.get(dim.name)
+            if feature is not None and list(feature.names) != dim.names:
+                raise StanceError(f"{path}: dimension {dim.name!r} has choices {feature.names}, "
+                                  f"the schema has {dim.names}")
+    return dataset
+
+
+def write_summary(out: str | Path, summary: dict) -> None:
+    (Path(out) / "pull.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")

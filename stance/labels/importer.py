@@ -1,0 +1,146 @@
+"""``labels import``: labels made elsewhere into the same dataset format as ``labels pull``.
+
+Two kinds of file: a Label Studio JSON export (a list of tasks with their
+annotations), or a table of labelled sentences (JSONL, CSV, parquet) from any
+other tool, one row per sentence and annotator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from stance.corpus import content_id
+from stance.errors import StanceError
+from stance.labels.agreement import agreement
+from stance.labels.dataset import Annotation, Sentence, choice_name, write_dataset, write_summary
+from stance.labels.pull import parse_annotations
+from stance.readers import Rejected, read_records
+from stance.schema import Schema, load_schema
+
+
+@dataclass
+class ImportResult:
+    out: Path
+    kind: str
+    sentences: int
+    annotations: int
+    agreement: dict
+
+    def __str__(self) -> str:
+        return (f"imported {self.annotations:,} annotations of {self.sentences:,} sentences "
+                f"from a {self.kind} into {self.out}")
+
+
+def import_labels(path: str | Path, out: str | Path, *, text_field: str = "text",
+                  labels: dict[str, str] | None = None, id_field: str | None = None,
+                  article_field: str | None = None, annotator_field: str | None = None,
+                  value_map: dict[str, dict[str, str]] | None = None, schema: Schema | None = None) -> ImportResult:
+    """Import ``path`` into the dataset at ``out``.
+
+    ``labels`` maps each dimension to the field (or, in a Label Studio export, the
+    control tag name) holding it; by default a dimension is read from the field of
+    its own name. ``value_map`` renames values, per dimension, before they are checked
+    against the schema's choices.
+    """
+    schema = schema or load_schema()
+    path = Path(path)
+    labels = labels or {}
+    for dim in labels:
+        schema.dimension(dim)  # an unknown dimension is an error that lists the known ones
+    value_map = value_map or {}
+    if _is_label_studio_export(path):
+        kind = "Label Studio export"
+        sentences = _from_export(path, text_field, labels, id_field, article_field, value_map, schema)
+    else:
+        kind = "table"
+        sentences = _from_table(path, text_field, labels, id_field, article_field, annotator_field, value_map,
+                                schema)
+    annotations = [a for s in sentences for a in s.annotations]
+    write_dataset(sentences, schema, out)
+    report = agreement(annotations, schema, (s.sentence_id for s in sentences))
+    write_summary(out, {"source": str(path), "kind": kind,
+                        "imported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                        "counts": {"sentences": len(sentences), "annotations": len(annotations)},
+                        "schema": schema.to_dict(), "agreement": report})
+    return ImportResult(Path(out), kind, len(sentences), sum(not a.cancelled for a in annotations), report)
+
+
+def _is_label_studio_export(path: Path) -> bool:
+    if not path.name.lower().endswith(".json"):
+        return False
+    with open(path, encoding="utf-8") as fh:
+        head = fh.read(4096).lstrip()
+    return head.startswith("[") and ('"annotations"' in head or head.startswith("[]"))
+
+
+def _mapped(value: str, dim: str, value_map: dict[str, dict[str, str]]) -> str:
+    return value_map.get(dim, {}).get(str(value), str(value))
+
+
+def _from_export(path: Path, text_field: str, labels: dict[str, str], id_field: str | None,
+                 article_field: str | None, value_map: dict, schema: Schema) -> list[Sentence]:
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StanceError(f"{path}: not a readable Label Studio JSON export ({exc})") from None
+    tag_to_dim = {tag: dim for dim, tag in labels.items()}
+    sentences = []
+    for n, task in enumerate(tasks):
+        data = task.get("data") or {}
+        where = f"{path}: task {task.get('id', n)}"
+        if text_field not in data:
+            raise StanceError(f"{where}: no {text_field!r} in its data (fields: {', '.join(data)}); "
+                              "name the text field with --text-field")
+        sentence_id = str(data.get(id_field or "sentence_id") or task.get("id") or content_id(data[text_field]))
+        for ann in task.get("annotations") or []:
+            for item in ann.get("result") or []:
+                dim = tag_to_dim.get(item.get("from_name"), item.get("from_name"))
+                item["from_name"] = dim
+                choices = (item.get("value") or {}).get("choices")
+                if choices:
+                    item["value"]["choices"] = [_mapped(c, dim, value_map) for c in choices]
+        sentence = Sentence(sentence_id, str(data.get(article_field or "article_id") or ""), data[text_field])
+        sentence.annotations = parse_annotations(task.get("annotations") or [], sentence_id, task.get("id"),
+                                                 schema, {}, where)
+        sentences.append(sentence)
+    return sentences
+
+
+def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: str | None,
+                article_field: str | None, annotator_field: str | None, value_map: dict,
+                schema: Schema) -> list[Sentence]:
+    fields = {dim.name: labels.get(dim.name, dim.name) for dim in schema.dimensions}
+    by_id: dict[str, Sentence] = {}
+    seen_label_field = set()
+    for record in read_records(path):
+        if isinstance(record, Rejected):
+            raise StanceError(f"{record.origin}: {record.reason}")
+        row, where = record.fields, record.origin
+        text = row.get(text_field)
+        if not isinstance(text, str) or not text.strip():
+            raise StanceError(f"{where}: no text in field {text_field!r} (fields: {', '.join(map(str, row))}); "
+                              "name it with --text-field")
+        sentence_id = str(row.get(id_field)) if id_field and row.get(id_field) is not None else content_id(text)
+        sentence = by_id.setdefault(sentence_id, Sentence(sentence_id, str(row.get(article_field) or "")
+                                                          if article_field else "", text))
+        found = {}
+        for dim, field in fields.items():
+            value = row.get(field)
+            if field in row:
+                seen_label_field.add(dim)
+            if value is None or value == "":
+                continue
+            found[dim] = choice_name(schema.dimension(dim), _mapped(value, dim, value_map),
+                                     f"{where}, field {field!r}")
+        annotator = str(row.get(annotator_field)) if annotator_field else f"{path.name}#{len(sentence.annotations) + 1}"
+        sentence.annotations.append(Annotation(sentence_id, annotator, found))
+    missing = [f"{dim}={fields[dim]}" for dim in labels if dim not in seen_label_field]
+    if missing:
+        raise StanceError(f"{path}: no record has the label field(s) {', '.join(missing)}")
+    if not seen_label_field:
+        raise StanceError(f"{path}: no field holds any dimension ({', '.join(fields.values())}); "
+                          "map them with --label DIM=FIELD")
+    return list(by_id.values())

@@ -1,0 +1,77 @@
+"""Choosing which sentences annotators see: by terms, at random, or spread out ("diverse")."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+_MAX_POOL = 50_000
+
+
+def matching(texts: list[str], terms: list[str]) -> list[int]:
+    """Indices of texts that mention any of ``terms`` (whole words, any case)."""
+    if not terms:
+        return list(range(len(texts)))
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
+    return [i for i, text in enumerate(texts) if pattern.search(text)]
+
+
+def select_random(n_items: int, n: int, seed: int = 0) -> list[int]:
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(n_items, size=min(n, n_items), replace=False).tolist())
+
+
+def embed_for_diversity(texts: list[str], seed: int = 0) -> np.ndarray:
+    """Unit vectors where cosine similarity tracks shared content (TF-IDF, reduced by SVD)."""
+    matrix = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english",
+                             min_df=1).fit_transform(texts)
+    dims = min(64, matrix.shape[1] - 1, matrix.shape[0] - 1)
+    if dims >= 2:
+        matrix = TruncatedSVD(n_components=dims, random_state=seed).fit_transform(matrix)
+        return normalize(matrix)
+    return normalize(matrix.toarray())
+
+
+def select_diverse(texts: list[str], groups: list[str], n: int, *, seed: int = 0,
+                   near_duplicate: float = 0.9, scores: np.ndarray | None = None) -> list[int]:
+    """Pick ``n`` items far apart in content, at most an even share per group (article),
+    never two whose cosine similarity exceeds ``near_duplicate``.
+
+    Greedy farthest-point selection; with ``scores`` (such as a model's uncertainty)
+    each step takes the best score among items not too close to those already chosen.
+    """
+    total = len(texts)
+    if total == 0 or n <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    pool = np.arange(total)
+    if total > _MAX_POOL:
+        pool = np.sort(rng.choice(total, size=_MAX_POOL, replace=False))
+    vectors = embed_for_diversity([texts[i] for i in pool], seed)
+    group_ids = np.unique([groups[i] for i in pool], return_inverse=True)[1]
+    quota = math.ceil(n / (group_ids.max() + 1))
+    taken_per_group = np.zeros(group_ids.max() + 1, dtype=int)
+    closest = np.full(len(pool), -1.0)  # highest similarity to anything chosen so far
+    available = np.ones(len(pool), dtype=bool)
+    chosen: list[int] = []
+    while len(chosen) < min(n, len(pool)) and available.any():
+        if scores is not None:
+            merit = np.where(available, np.asarray(scores)[pool], -np.inf)
+        elif not chosen:
+            merit = np.where(available, rng.random(len(pool)), -np.inf)
+        else:
+            merit = np.where(available, 1.0 - closest, -np.inf)
+        best = int(np.argmax(merit))
+        chosen.append(best)
+        available[best] = False
+        taken_per_group[group_ids[best]] += 1
+        if taken_per_group[group_ids[best]] >= quota:
+            available &= group_ids != group_ids[best]
+        closest = np.maximum(closest, vectors @ vectors[best])
+        available &= closest <= near_duplicate
+    return sorted(int(pool[i]) for i in chosen)
