@@ -63,11 +63,11 @@ def errors_explained(studio: Studio, doing: str = ""):
     during = f" while {doing}" if doing else ""
     try:
         yield
-    except httpx.ConnectError:
-        raise StanceError(f"cannot reach {where}{during}: nothing answers there "
-                          "(is it running? `stance studio start` starts the embedded one)") from None
     except httpx.TimeoutException:
         raise StanceError(f"{where} did not answer in time{during}") from None
+    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        raise StanceError(f"cannot reach {where}{during}: nothing answers there ({exc or 'connection failed'}; "
+                          "is it running? `stance studio start` starts the embedded one)") from None
     except ApiError as exc:
         if exc.status_code in (401, 403):
             raise StanceError(f"{where} refused the API key (HTTP {exc.status_code}){during}: check --api-key or "

@@ -139,11 +139,33 @@ def stop(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, timeout: float = 30) ->
         return False
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and _group_alive(pid):
         time.sleep(0.2)
-    if _alive(pid):
+    if _group_alive(pid):
         os.killpg(pid, signal.SIGKILL)
+    while time.monotonic() < deadline and _healthy(state["url"]):
+        time.sleep(0.2)
     return True
+
+
+def _group_alive(pgid: int) -> bool:
+    """Any process of the server's group (Label Studio may run workers beside the leader) is left."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return _alive(pgid) or _has_live_member(pgid)
+
+
+def _has_live_member(pgid: int) -> bool:
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _wait_until_ready(process: subprocess.Popen, creds: Credentials, data_dir: Path, timeout: float,
@@ -205,6 +227,7 @@ def _is_our_server(pid: int, data_dir: Path) -> bool:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
