@@ -108,7 +108,11 @@ def write_dataset(sentences: list[Sentence], schema: Schema, out: str | Path) ->
     the raw annotations beside it, replacing an earlier dataset there."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    dataset = datasets.Dataset.from_dict(build_rows(sentences, schema), features=features(schema))
+    feats = features(schema)
+    # built from Arrow columns: from_dict would encode every example in Python
+    table = pa.table({name: pa.array(values, type=feats[name].pa_type)
+                      for name, values in build_rows(sentences, schema).items()})
+    dataset = datasets.Dataset(table, info=datasets.DatasetInfo(features=feats))
     staging = out / ".staging"
     shutil.rmtree(staging, ignore_errors=True)
     with _datasets_quiet():
@@ -119,7 +123,7 @@ def write_dataset(sentences: list[Sentence], schema: Schema, out: str | Path) ->
         item.replace(out / item.name)
     staging.rmdir()
     pq.write_table(annotations_table(sentences, schema), out / ANNOTATIONS_FILE)
-    return datasets.load_from_disk(str(out))
+    return dataset
 
 
 @contextmanager

@@ -1,10 +1,9 @@
 """``labels pull``: annotations from Label Studio into a versioned labelled dataset.
 
-The first pull reads the whole project through the export endpoint (the fastest
-way we measured). Later pulls into the same directory ask only for tasks updated
-since the newest task they have seen (adding or changing an annotation updates
-its task), and fall back to a full read when the project holds fewer tasks than
-they know of (some were deleted).
+The first pull reads every task, with only the fields it needs. Later pulls into
+the same directory ask only for tasks updated since the newest task they have
+seen (adding or changing an annotation updates its task), and fall back to a full
+read when the project holds fewer tasks than they know of (some were deleted).
 """
 
 from __future__ import annotations
@@ -13,7 +12,10 @@ import datetime as dt
 import json
 from contextlib import nullcontext
 import time
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,10 +26,13 @@ from stance.labels.agreement import agreement
 from stance.labels.dataset import Annotation, Sentence, choice_name, read_annotations, write_dataset, write_summary
 from stance.progress import stderr
 from stance.schema import Schema, load_schema
-from stance.studio.client import Studio, errors_explained, require_project
+from stance.studio.client import Studio, errors_explained, get_json, require_project
 
 TASKS_FILE = "tasks.parquet"
 _LS_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+_PAGE = 1000
+# Only what a pull reads; "include" trims the annotations' own fields as well.
+_FIELDS = "id,data,annotations,updated_at,result,completed_by,was_cancelled,ground_truth"
 
 
 @dataclass
@@ -58,32 +63,30 @@ def pull(studio: Studio, project: str, out: str | Path, *, full: bool = False, s
     previous = _previous_state(out, studio, proj.id)
     tasks, annotations = ({}, []) if previous is None or full else _read_local(out, schema)
     incremental = previous is not None and not full and (proj.task_number or 0) >= len(tasks)
-    with (stderr.status(f"reading project {project!r} from {studio.url}") if progress else nullcontext()):
-        if incremental:
-            changed = _changed_tasks(studio, proj.id, previous["last_task_updated_at"])
-        else:
-            tasks, annotations = {}, []
-            changed = _export_all(studio, proj.id)
-    changed_ids = {t["id"] for t in changed}
-    annotations = [a for a in annotations if a.task_id not in changed_ids]
+    if not incremental:
+        tasks, annotations = {}, []
     newest = previous["last_task_updated_at"] if incremental else None
-    for task in changed:
-        data = task.get("data") or {}
-        where = f"project {proj.id}, task {task['id']}"
-        sentence_id = data.get("sentence_id") or f"task-{task['id']}"
-        tasks[task["id"]] = {"task_id": task["id"], "sentence_id": sentence_id,
-                             "article_id": data.get("article_id") or "", "text": data.get("text") or ""}
-        annotations.extend(parse_annotations(task.get("annotations") or [], sentence_id, task["id"], schema,
-                                             users, where))
-        stamp = _ls_time(task.get("updated_at"))
-        newest = stamp if newest is None or (stamp and stamp > newest) else newest
+    fresh: list[Annotation] = []
+    changed_ids: set[int] = set()
+    with (stderr.status(f"reading project {project!r} from {studio.url}") if progress else nullcontext()):
+        for task in _read_tasks(studio, proj.id, newest):
+            data = task.get("data") or {}
+            sentence_id = data.get("sentence_id") or f"task-{task['id']}"
+            changed_ids.add(task["id"])
+            tasks[task["id"]] = {"task_id": task["id"], "sentence_id": sentence_id,
+                                 "article_id": data.get("article_id") or "", "text": data.get("text") or ""}
+            fresh.extend(parse_annotations(task.get("annotations") or [], sentence_id, task["id"], schema,
+                                           users, f"project {proj.id}, task {task['id']}"))
+            stamp = _ls_time(task.get("updated_at"))
+            newest = stamp if newest is None or (stamp and stamp > newest) else newest
+    annotations = [a for a in annotations if a.task_id not in changed_ids] + fresh
     sentences = _sentences(tasks, annotations)
     write_dataset(sentences, schema, out)
     pq.write_table(pa.Table.from_pylist(list(tasks.values()), schema=pa.schema(
         [("task_id", pa.int64()), ("sentence_id", pa.string()), ("article_id", pa.string()),
          ("text", pa.string())])), out / TASKS_FILE)
     report = agreement(annotations, schema, (s.sentence_id for s in sentences))
-    result = PullResult(out, "incremental" if incremental else "full", len(changed), len(sentences),
+    result = PullResult(out, "incremental" if incremental else "full", len(changed_ids), len(sentences),
                         sum(not a.cancelled for a in annotations), sum(a.cancelled for a in annotations),
                         time.perf_counter() - started, report)
     write_summary(out, {
@@ -129,20 +132,25 @@ def _sentences(tasks: dict[int, dict], annotations: list[Annotation]) -> list[Se
     return list(by_id.values())
 
 
-def _export_all(studio: Studio, project_id: int) -> list[dict]:
-    with errors_explained(studio, f"exporting project {project_id}"):
-        blob = b"".join(studio.client.projects.exports.download_sync(id=project_id, export_type="JSON",
-                                                                      download_all_tasks=True))
-    return json.loads(blob)
+def _read_tasks(studio: Studio, project_id: int, since: str | None = None) -> Iterator[dict]:
+    """Tasks with just the fields a pull needs (all of them, or those updated since ``since``).
 
-
-def _changed_tasks(studio: Studio, project_id: int, since: str | None) -> list[dict]:
+    Pages are fetched two at a time in the background and yielded as they come, so the
+    server prepares the next pages while this process parses the last one.
+    """
     items = [{"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
               "value": since}] if since else []
-    query = json.dumps({"filters": {"conjunction": "and", "items": items}})
-    with errors_explained(studio, f"reading changed tasks of project {project_id}"):
-        return [task.model_dump(mode="json") for task in
-                studio.client.tasks.list(project=project_id, fields="all", query=query, page_size=500)]
+    request = {"project": project_id, "fields": "all", "include": _FIELDS, "page_size": _PAGE,
+               "query": json.dumps({"filters": {"conjunction": "and", "items": items}})}
+    def page(number: int) -> dict:
+        return get_json(studio, "api/tasks", {**request, "page": number})
+
+    with errors_explained(studio, f"reading the tasks of project {project_id}"):
+        first = page(1)
+        pages = -(-(first.get("total") or 0) // _PAGE)
+        with ThreadPoolExecutor(2) as pool:
+            for answer in chain([first], pool.map(page, range(2, pages + 1))):
+                yield from answer.get("tasks", [])
 
 
 def _user_names(studio: Studio) -> dict[int, str]:

@@ -80,6 +80,16 @@ def errors_explained(studio: Studio, doing: str = ""):
         raise StanceError(f"talking to {where} failed{during}: {exc}") from None
 
 
+def get_json(studio: Studio, path: str, params: dict) -> dict:
+    """GET through the SDK's own HTTP client (its auth, base URL and retries) but skip its
+    model parsing, which costs more than the request on large task pages. The SDK version
+    is pinned, so this internal client is the one we test against."""
+    response = studio.client._client_wrapper.httpx_client.request(path, method="GET", params=params)
+    if response.status_code >= 400:
+        raise ApiError(status_code=response.status_code, headers=dict(response.headers), body=response.text)
+    return response.json()
+
+
 def _short(body) -> str:
     text = str(body)
     return text if len(text) < 300 else text[:300] + "…"
