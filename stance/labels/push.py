@@ -24,7 +24,7 @@ from stance.schema import Schema, load_schema
 from stance.studio.client import Studio, errors_explained, find_project, server_key
 from stance.studio.config import render_label_config
 
-BATCH = 1000
+BATCH = 2500  # fewer calls: each import has a fixed cost on the server
 LEDGER_DIR = Path(".stance/ledger")
 SELECTIONS = ("all", "random", "diverse")
 
