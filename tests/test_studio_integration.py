@@ -190,3 +190,16 @@ def test_personal_access_token_works(studio):
     token = studio.client.tokens.create()
     pat = getattr(token, "token", None) or getattr(token, "refresh", None)
     assert pat and connect(studio.url, pat).client.users.whoami().id
+
+
+def test_sign_up_is_closed(studio_server, studio):
+    import httpx
+
+    with httpx.Client(base_url=studio_server.url) as web:
+        web.get("/user/signup/")
+        token = web.cookies.get("csrftoken")
+        answer = web.post("/user/signup/", data={"email": "intruder@example.org", "password": "long-enough-123",
+                                                 "csrfmiddlewaretoken": token},
+                          headers={"X-CSRFToken": token, "Referer": f"{studio_server.url}/user/signup/"})
+    assert answer.status_code == 403
+    assert "intruder@example.org" not in {u.email for u in studio.client.users.list()}

@@ -1,0 +1,48 @@
+"""`labels import` from tables made by other tools (the Label Studio export case runs against a real server)."""
+
+import datasets
+import pandas as pd
+import pytest
+
+from stance.errors import StanceError
+from stance.labels.importer import import_labels
+
+
+@pytest.fixture()
+def coded_csv(tmp_path):
+    path = tmp_path / "coded.csv"
+    pd.DataFrame([
+        {"sid": "a:1", "art": "a", "sentence": "Talks resumed.", "frame": "US", "coder": "x"},
+        {"sid": "a:1", "art": "a", "sentence": "Talks resumed.", "frame": "US", "coder": "y"},
+        {"sid": "a:2", "art": "a", "sentence": "Beijing objected.", "frame": "China", "coder": "x"},
+        {"sid": "a:2", "art": "a", "sentence": "Beijing objected.", "frame": "US", "coder": "y"},
+        {"sid": "b:1", "art": "b", "sentence": "No frame given.", "frame": "", "coder": "x"},
+    ]).to_csv(path, index=False)
+    return path
+
+
+def test_table_import_maps_values_and_resolves(coded_csv, tmp_path):
+    result = import_labels(coded_csv, tmp_path / "out", text_field="sentence", id_field="sid", article_field="art",
+                           annotator_field="coder", labels={"framing": "frame"},
+                           value_map={"framing": {"US": "us", "China": "prc"}})
+    rows = {r["sentence_id"]: r for r in datasets.load_from_disk(str(tmp_path / "out"))}
+    assert (rows["a:1"]["framing_status"], rows["a:1"]["framing_n"]) == ("unanimous", 2)
+    assert (rows["a:2"]["framing"], rows["a:2"]["framing_status"]) == (-1, "tie")
+    assert rows["b:1"]["framing_status"] == "unlabelled" and rows["b:1"]["article_id"] == "b"
+    assert rows["a:1"]["tone_status"] == "unlabelled"  # a dimension the file does not carry
+    assert result.agreement["dimensions"]["framing"]["pairwise"]["x ~ y"] == {"n": 2, "agreement": 0.5}
+
+
+def test_unknown_value_names_value_record_and_choices(coded_csv, tmp_path):
+    with pytest.raises(StanceError) as info:
+        import_labels(coded_csv, tmp_path / "out", text_field="sentence", id_field="sid",
+                      labels={"framing": "frame"}, value_map={"framing": {"US": "us"}})
+    message = str(info.value)
+    assert "'China'" in message and "coded.csv:4" in message and "us, prc, neutral" in message
+
+
+def test_missing_label_field_and_unknown_dimension_are_errors(coded_csv, tmp_path):
+    with pytest.raises(StanceError, match="framing=framing_code"):
+        import_labels(coded_csv, tmp_path / "o1", text_field="sentence", labels={"framing": "framing_code"})
+    with pytest.raises(StanceError, match="unknown dimension 'stance'"):
+        import_labels(coded_csv, tmp_path / "o2", text_field="sentence", labels={"stance": "frame"})
