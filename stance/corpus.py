@@ -145,15 +145,6 @@ def sentence_ids(article_ids: pa.Array, sentences: list[str], counts: list[int])
     return pa.array(patched, pa.string())
 
 
-def iter_articles(inputs: Iterable[str | os.PathLike], fields: FieldMap | None = None, *,
-                  max_chars: int = MAX_ARTICLE_CHARS) -> Iterator[Article | Rejected]:
-    """Every input record as an :class:`Article` or a :class:`Rejected`, in input order."""
-    fields = fields or FieldMap()
-    for chunk in read_chunks(inputs):
-        for record in chunk.records():
-            yield record if isinstance(record, Rejected) else to_article(record, fields, max_chars)
-
-
 @dataclass
 class ChunkResult:
     """What a worker makes of one chunk: tables of its articles and sentences, and its rejects."""

@@ -26,7 +26,7 @@ class DemoResult:
             "next steps:",
             f"  look at the sentences:  python -c \"import pandas; "
             f"print(pandas.read_parquet('{self.corpus.out}/sentences.parquet'))\"",
-            f"  build your own corpus:  stance corpus build YOUR_ARTICLES/ --out corpus/",
+            "  build your own corpus:  stance corpus build YOUR_ARTICLES/ --out corpus/",
         ])
 
 

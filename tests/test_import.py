@@ -46,3 +46,16 @@ def test_missing_label_field_and_unknown_dimension_are_errors(coded_csv, tmp_pat
         import_labels(coded_csv, tmp_path / "o1", text_field="sentence", labels={"framing": "framing_code"})
     with pytest.raises(StanceError, match="unknown dimension 'stance'"):
         import_labels(coded_csv, tmp_path / "o2", text_field="sentence", labels={"stance": "frame"})
+
+
+def test_opening_a_dataset_with_another_schema_is_refused(coded_csv, tmp_path):
+    from stance.labels.dataset import load_labelled
+    from stance.schema import load_schema
+
+    import_labels(coded_csv, tmp_path / "out", text_field="sentence", labels={"framing": "frame"},
+                  value_map={"framing": {"US": "us", "China": "prc"}})
+    assert load_labelled(tmp_path / "out", load_schema()).num_rows == 3
+    other = tmp_path / "schema.toml"
+    other.write_text(load_schema().path.read_text().replace('{ name = "neutral", label = "Neither / both" },', ""))
+    with pytest.raises(StanceError, match="'framing' has choices"):
+        load_labelled(tmp_path / "out", load_schema(other))

@@ -6,7 +6,6 @@ import stat
 import uuid
 
 import datasets
-import pyarrow.parquet as pq
 import pytest
 
 from stance.errors import StanceError

@@ -95,12 +95,12 @@ def build_tasks(sentences: dict[str, list], rows: list[int], context: int) -> li
     for i in rows:
         before = [texts[j] for j in range(max(0, i - context), i) if article_ids[j] == article_ids[i]]
         after = [texts[j] for j in range(i + 1, min(len(texts), i + 1 + context)) if article_ids[j] == article_ids[i]]
-        meta = " · ".join(str(sentences[f][i]) for f in ("source", "date", "url") if sentences.get(f, [None] * (i + 1))[i])
+        meta = " · ".join(sentences[field][i] for field in ("source", "date", "url") if sentences[field][i])
         tasks.append({
             "text": texts[i],
             "context_before": " ".join(before),
             "context_after": " ".join(after),
-            "title": sentences.get("title", [None] * (i + 1))[i] or "",
+            "title": sentences["title"][i] or "",
             "meta": meta,
             "sentence_id": sentences["sentence_id"][i],
             "article_id": article_ids[i],
