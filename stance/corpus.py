@@ -13,11 +13,11 @@ import hashlib
 import json
 import os
 import time
-from zlib import crc32
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from zlib import crc32
 
 import numpy as np
 import pyarrow as pa

@@ -59,3 +59,21 @@ def test_opening_a_dataset_with_another_schema_is_refused(coded_csv, tmp_path):
     other.write_text(load_schema().path.read_text().replace('{ name = "neutral", label = "Neither / both" },', ""))
     with pytest.raises(StanceError, match="'framing' has choices"):
         load_labelled(tmp_path / "out", load_schema(other))
+
+
+def test_agreement_command_reads_a_dataset_and_explains_a_missing_one(coded_csv, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import_labels(coded_csv, tmp_path / "out", text_field="sentence", id_field="sid", annotator_field="coder",
+                  labels={"framing": "frame"}, value_map={"framing": {"US": "us", "China": "prc"}})
+    done = subprocess.run([sys.executable, "-m", "stance", "labels", "agreement", str(tmp_path / "out"), "--json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["dimensions"]["framing"]["pairwise"]["x ~ y"] == {"n": 2, "agreement": 0.5}
+    assert report["sentences_by_annotators"] == {"1": 1, "2": 2}
+    missing = subprocess.run([sys.executable, "-m", "stance", "labels", "agreement", str(tmp_path / "nope")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "no labelled dataset here" in missing.stderr

@@ -2,8 +2,8 @@
 
 import sys
 
-from stance.cli._app import app
 from stance.cli import corpus, demo, labels, studio  # noqa: F401  (registers the commands)
+from stance.cli._app import app
 from stance.errors import StanceError
 from stance.progress import stderr
 

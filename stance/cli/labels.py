@@ -8,13 +8,12 @@ import typer
 
 from stance.cli._app import api_key_option, data_dir_option, labels_app, url_option
 from stance.errors import StanceError
-from stance.labels.agreement import agreement, agreement_tables
-from stance.labels.dataset import read_annotations
+from stance.labels.agreement import agreement_tables, dataset_agreement
 from stance.labels.importer import import_labels
-from stance.labels.pull import pull as pull_labels, require_labelled_dir
-from stance.labels.push import SELECTIONS, push as push_sentences
+from stance.labels.pull import pull as pull_labels
+from stance.labels.push import SELECTIONS
+from stance.labels.push import push as push_sentences
 from stance.progress import stderr
-from stance.schema import load_schema
 from stance.studio.client import connect
 from stance.studio.server import DEFAULT_DATA_DIR
 
@@ -76,12 +75,7 @@ def agreement_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Krippendorff's alpha and pairwise agreement per dimension, and coverage."""
-    schema = load_schema()
-    require_labelled_dir(dataset)
-    import datasets
-
-    ids = datasets.load_from_disk(str(dataset))["sentence_id"]
-    report = agreement(read_annotations(dataset, schema), schema, ids)
+    report = dataset_agreement(dataset)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

@@ -8,8 +8,8 @@ from itertools import combinations
 
 from rich.table import Table
 
-from stance.labels.dataset import Annotation
-from stance.schema import Schema
+from stance.labels.dataset import Annotation, load_labelled, read_annotations
+from stance.schema import Schema, load_schema
 
 
 def krippendorff_alpha_nominal(units: list[list[str]]) -> float | None:
@@ -76,6 +76,13 @@ def agreement(annotations: list[Annotation], schema: Schema, sentence_ids: Itera
             "pairwise": pairs,
         }
     return result
+
+
+def dataset_agreement(path, schema: Schema | None = None) -> dict:
+    """:func:`agreement` of a dataset written by ``labels pull`` or ``labels import``."""
+    schema = schema or load_schema()
+    ids = load_labelled(path, schema)["sentence_id"]
+    return agreement(read_annotations(path, schema), schema, ids)
 
 
 def agreement_tables(report: dict) -> list[Table]:

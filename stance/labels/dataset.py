@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from contextlib import contextmanager
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 

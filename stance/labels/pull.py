@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from contextlib import nullcontext
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -21,7 +21,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stance.errors import StanceError
 from stance.labels.agreement import agreement
 from stance.labels.dataset import Annotation, Sentence, choice_name, read_annotations, write_dataset, write_summary
 from stance.progress import stderr
@@ -180,11 +179,3 @@ def _ls_time(value) -> str | None:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     return value.astimezone(dt.timezone.utc).strftime(_LS_TIME)
-
-
-
-def require_labelled_dir(path: str | Path) -> Path:
-    path = Path(path)
-    if not (path / "pull.json").is_file():
-        raise StanceError(f"{path}: no pull.json here; is it a dataset written by `stance labels pull|import`?")
-    return path

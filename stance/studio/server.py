@@ -9,7 +9,6 @@ its environment, never its command line, so other users cannot read them in
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 import os
 import secrets
 import shutil
@@ -18,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
