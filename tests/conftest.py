@@ -54,3 +54,38 @@ def demo_corpus(demo_articles, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo-corpus")
     build_corpus([demo_articles], out, workers=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_labels(demo_articles, tmp_path_factory) -> Path:
+    """The demo gold labels as a labelled dataset (one annotator per sentence)."""
+    from stance.corpus import build_corpus
+    from stance.labels.importer import import_labels
+
+    corpus = tmp_path_factory.mktemp("demo-corpus-for-labels")
+    build_corpus([demo_articles], corpus, workers=1)
+    out = tmp_path_factory.mktemp("demo-labels")
+    import_labels(demo_dir() / "gold.jsonl", out, corpus=corpus)
+    return out
+
+
+@pytest.fixture(scope="session")
+def seed_labels(seed_dir, tmp_path_factory) -> Path:
+    """Our labels of the seed articles' sentences (kept without text in labels/seed/), joined to their text."""
+    from stance.corpus import build_corpus
+    from stance.labels.importer import import_labels
+
+    corpus = tmp_path_factory.mktemp("seed-corpus-for-labels")
+    build_corpus([seed_dir], corpus, workers=1)
+    out = tmp_path_factory.mktemp("seed-labels")
+    import_labels(Path(__file__).resolve().parents[1] / "labels" / "seed" / "gold.jsonl", out, corpus=corpus)
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_run(demo_labels, tmp_path_factory) -> Path:
+    """A run of experiments/default.toml on the demo labels, shared by tests that only read it."""
+    from stance.experiments import run
+
+    root = tmp_path_factory.mktemp("runs")
+    return run(Path(__file__).resolve().parents[1] / "experiments" / "default.toml", demo_labels, out=root).path

@@ -105,11 +105,16 @@ def import_command(
     annotator_field: Annotated[Optional[str], typer.Option(help="Field naming the annotator.")] = None,
     map_values: Annotated[Optional[list[str]], typer.Option(
         "--map", help="DIM:VALUE=CHOICE: rename a value of the file to a schema choice.")] = None,
+    corpus: Annotated[Optional[Path], typer.Option(
+        help="Corpus directory: rows need only a sentence id; text and article come from it.")] = None,
 ) -> None:
     """Bring labels made elsewhere into the dataset format of `labels pull`.
 
     Example: `stance labels import coded.csv --out labels/coded --text-field sentence
     --label framing=frame --map framing:US=us --map framing:China=prc`
+
+    Labels kept without their text (keyed by sentence id) join a corpus:
+    `stance labels import labels/seed/gold.jsonl --corpus seed-corpus/ --out labels/seed-data`
     """
     value_map: dict[str, dict[str, str]] = {}
     for dim_value, choice in _pairs(map_values or [], "--map").items():
@@ -119,7 +124,7 @@ def import_command(
         value_map.setdefault(dim, {})[value] = choice
     result = import_labels(file, out, text_field=text_field, labels=_pairs(label or [], "--label"),
                            id_field=id_field, article_field=article_field, annotator_field=annotator_field,
-                           value_map=value_map)
+                           value_map=value_map, corpus=corpus)
     stderr.print(str(result), highlight=False)
     for table in agreement_tables(result.agreement):
         stderr.print(table)

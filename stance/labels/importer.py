@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from stance.corpus import content_id
 from stance.errors import StanceError
 from stance.labels.agreement import agreement
@@ -37,13 +39,15 @@ class ImportResult:
 def import_labels(path: str | Path, out: str | Path, *, text_field: str = "text",
                   labels: dict[str, str] | None = None, id_field: str | None = None,
                   article_field: str | None = None, annotator_field: str | None = None,
-                  value_map: dict[str, dict[str, str]] | None = None, schema: Schema | None = None) -> ImportResult:
+                  value_map: dict[str, dict[str, str]] | None = None, corpus: str | Path | None = None,
+                  schema: Schema | None = None) -> ImportResult:
     """Import ``path`` into the dataset at ``out``.
 
     ``labels`` maps each dimension to the field (or, in a Label Studio export, the
     control tag name) holding it; by default a dimension is read from the field of
     its own name. ``value_map`` renames values, per dimension, before they are checked
-    against the schema's choices.
+    against the schema's choices. With ``corpus`` (a ``corpus build`` directory), rows
+    may carry only a sentence id: text and article id come from the corpus.
     """
     schema = schema or load_schema()
     path = Path(path)
@@ -56,8 +60,9 @@ def import_labels(path: str | Path, out: str | Path, *, text_field: str = "text"
         sentences = _from_export(path, text_field, labels, id_field, article_field, value_map, schema)
     else:
         kind = "table"
-        sentences = _from_table(path, text_field, labels, id_field, article_field, annotator_field, value_map,
-                                schema)
+        known = _corpus_sentences(corpus) if corpus else None
+        sentences = _from_table(path, text_field, labels, id_field or ("sentence_id" if known else None),
+                                article_field, annotator_field, value_map, schema, known)
     annotations = [a for s in sentences for a in s.annotations]
     write_dataset(sentences, schema, out)
     report = agreement(annotations, schema, (s.sentence_id for s in sentences))
@@ -109,9 +114,18 @@ def _from_export(path: Path, text_field: str, labels: dict[str, str], id_field: 
     return sentences
 
 
+def _corpus_sentences(corpus: str | Path) -> dict[str, tuple[str, str]]:
+    """sentence_id -> (article_id, text) from a corpus directory."""
+    path = Path(corpus) / "sentences.parquet"
+    if not path.is_file():
+        raise StanceError(f"{corpus}: no sentences.parquet; is it a directory written by `stance corpus build`?")
+    table = pq.read_table(path, columns=["sentence_id", "article_id", "text"]).to_pydict()
+    return dict(zip(table["sentence_id"], zip(table["article_id"], table["text"])))
+
+
 def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: str | None,
                 article_field: str | None, annotator_field: str | None, value_map: dict,
-                schema: Schema) -> list[Sentence]:
+                schema: Schema, known: dict[str, tuple[str, str]] | None = None) -> list[Sentence]:
     fields = {dim.name: labels.get(dim.name, dim.name) for dim in schema.dimensions}
     by_id: dict[str, Sentence] = {}
     seen_label_field = set()
@@ -119,6 +133,12 @@ def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: s
         if isinstance(record, Rejected):
             raise StanceError(f"{record.origin}: {record.reason}")
         row, where = record.fields, record.origin
+        if known is not None:
+            sid = row.get(id_field)
+            if sid not in known:
+                raise StanceError(f"{where}: sentence id {sid!r} (field {id_field!r}) is not in the corpus")
+            row = {"article_id": known[sid][0], text_field: known[sid][1], **row}
+            article_field = article_field or "article_id"
         text = row.get(text_field)
         if not isinstance(text, str) or not text.strip():
             raise StanceError(f"{where}: no text in field {text_field!r} (fields: {', '.join(map(str, row))}); "

@@ -1,0 +1,42 @@
+"""``report.html`` of a run: scores per dimension, confusion matrices and per-class bars."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from stance.plots import confusion_figure, grouped_bars, img, page, table
+
+
+def write_run_report(path: Path, run_id: str, config: dict, metrics: dict) -> None:
+    parts = [f"<h1>Run {html.escape(run_id)}</h1>",
+             f"<p>config <b>{html.escape(config['name'])}</b>: "
+             f"{html.escape(config.get('description', ''))}</p>"]
+    rows = []
+    for dim, m in metrics["dimensions"].items():
+        cv = m["cv"]
+        test = m.get("test")
+        rows.append([dim, cv["macro_f1"], cv["accuracy"], cv["n"], cv["folds"],
+                     ", ".join(f"{k} {v}" for k, v in cv["skipped"].items()) or "none",
+                     test["macro_f1"] if test else "", test["n"] if test else ""])
+    parts.append(table(["dimension", "CV macro-F1", "CV accuracy", "labelled", "folds", "skipped",
+                        "test macro-F1", "test n"], rows))
+    parts.append('<p class="muted">Cross-validation is grouped by article and stratified; '
+                 "skipped rows are ties and unlabelled sentences.</p>")
+    for dim, m in metrics["dimensions"].items():
+        parts.append(f"<h2>{html.escape(dim)}</h2>")
+        for split in ("cv", "test"):
+            if split not in m:
+                continue
+            s = m[split]
+            names = list(s["per_class"])
+            title = "cross-validated" if split == "cv" else "held-out test"
+            parts.append(img(confusion_figure(s["confusion"]["matrix"], names, f"{dim}: {title}"),
+                             f"confusion matrix of {dim}, {title}"))
+            series = {metric: [s["per_class"][c][metric] for c in names] for metric in ("precision", "recall", "f1")}
+            parts.append(img(grouped_bars(names, series, f"{dim}: per class, {title}", "score"),
+                             f"per-class precision, recall and F1 of {dim}, {title}"))
+        if "search" in m:
+            parts.append(f"<p>parameters chosen by the search: <code>{html.escape(str(m['search']['final']))}"
+                         "</code></p>")
+    path.write_text(page(f"stance run {run_id}", "\n".join(parts)), encoding="utf-8")

@@ -1,0 +1,277 @@
+"""``experiments run``: a config and a labelled dataset in, a complete run directory out.
+
+Each dimension gets its own pipeline. Cross-validation folds are grouped by article
+(a sentence's neighbours never sit on the other side) and stratified; rows whose
+label did not resolve (ties, unlabelled) are skipped and counted. With a
+``[search]`` section, the grid is searched inside each training fold, so the
+reported scores never saw the data that chose the parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sklearn
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+import stance
+from stance.errors import StanceError
+from stance.experiments import embeddings
+from stance.experiments.config import config_hash, dump_config, load_config, resolve_config
+from stance.experiments.metrics import scores
+from stance.experiments.pipeline import build_pipeline, search_grid
+from stance.experiments.runs import (MANIFEST, MODEL_FILE, StanceModel, aligned_proba, file_hashes, git_commit,
+                                     list_run_dirs, read_manifest, runs_dir)
+from stance.labels.dataset import load_labelled
+from stance.progress import progress_bar
+from stance.schema import Schema, load_schema
+
+
+@dataclass
+class LabelledData:
+    """A labelled dataset as arrays, with the per-dimension labels (-1: unresolved)."""
+
+    path: Path
+    sentence_ids: np.ndarray
+    article_ids: np.ndarray
+    texts: np.ndarray
+    labels: dict[str, np.ndarray]
+    statuses: dict[str, np.ndarray]
+
+    @property
+    def hash(self) -> str:
+        """Content hash: same sentences and labels, same hash, wherever the files live."""
+        digest = hashlib.sha256()
+        for i in range(len(self.sentence_ids)):
+            digest.update(f"{self.sentence_ids[i]}\x1f{self.texts[i]}\x1e".encode("utf-8", "surrogatepass"))
+        for dim in sorted(self.labels):
+            digest.update(dim.encode() + self.labels[dim].astype(np.int64).tobytes())
+        return digest.hexdigest()[:16]
+
+
+def read_labelled(path: str | Path, schema: Schema) -> LabelledData:
+    dataset = load_labelled(path, schema)
+    table = dataset.data.table
+    dims = [d.name for d in schema.dimensions if d.name in dataset.column_names]
+    if not dims:
+        raise StanceError(f"{path}: carries none of the schema's dimensions ({', '.join(schema.names)})")
+    return LabelledData(
+        Path(path),
+        np.asarray(table.column("sentence_id").to_pylist(), dtype=object),
+        np.asarray(table.column("article_id").to_pylist(), dtype=object),
+        np.asarray(table.column("text").to_pylist(), dtype=object),
+        {d: table.column(d).to_numpy(zero_copy_only=False).astype(np.int64) for d in dims},
+        {d: np.asarray(table.column(f"{d}_status").to_pylist(), dtype=object) for d in dims},
+    )
+
+
+@dataclass
+class RunResult:
+    path: Path
+    run_id: str
+    metrics: dict
+    reused: bool = False
+
+    def __str__(self) -> str:
+        lines = [f"run {self.run_id} {'(reused) ' if self.reused else ''}in {self.path}"]
+        for dim, m in self.metrics["dimensions"].items():
+            line = f"  {dim:<10} cv macro-F1 {m['cv']['macro_f1']:.3f}  accuracy {m['cv']['accuracy']:.3f}"
+            if "test" in m:
+                line += f"  | test macro-F1 {m['test']['macro_f1']:.3f} (n={m['test']['n']})"
+            lines.append(line)
+        return "\n".join(lines)
+
+
+def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None = None,
+        out: str | Path | None = None, overrides: list[str] | None = None, run_id: str | None = None,
+        reuse: bool = False, report: bool = True, schema: Schema | None = None,
+        progress: bool = False) -> RunResult:
+    """Train and evaluate ``config`` on the labelled dataset ``data``; write a run under ``out``.
+
+    ``reuse=True`` returns an existing run of the same config and data instead of
+    training again (the demo uses it so that running twice adds nothing).
+    """
+    schema = schema or load_schema()
+    config = load_config(config, overrides) if not isinstance(config, dict) else resolve_config(config)
+    root = Path(out) if out else runs_dir()
+    train = read_labelled(data, schema)
+    held_out = read_labelled(test, schema) if test else None
+    dims = select_dimensions(config, train, schema)
+    chash = config_hash(config)
+    if reuse:
+        for existing in reversed(list_run_dirs(root)):
+            manifest = read_manifest(existing)
+            if manifest.get("config_hash") == chash and manifest["data"]["hash"] == train.hash and \
+                    (manifest.get("test_data") or {}).get("hash") == (held_out.hash if held_out else None):
+                return RunResult(existing, manifest["run_id"],
+                                 json.loads((existing / "metrics.json").read_text()), reused=True)
+    run_id = run_id or _new_run_id(root, config["name"])
+    staging = root / f".staging-{run_id}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    started = time.perf_counter()
+    before = dict(embeddings.stats)
+    try:
+        metrics, model, predictions, test_predictions = _train_and_evaluate(
+            config, train, held_out, dims, schema, progress)
+        metrics["run_id"] = run_id
+        metrics["seconds"] = round(time.perf_counter() - started, 2)
+        (staging / "config.toml").write_text(dump_config(config), encoding="utf-8")
+        joblib.dump(model, staging / MODEL_FILE)
+        pq.write_table(predictions, staging / "cv_predictions.parquet")
+        if test_predictions is not None:
+            pq.write_table(test_predictions, staging / "test_predictions.parquet")
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        if report:
+            from stance.experiments.report import write_run_report
+            write_run_report(staging / "report.html", run_id, config, metrics)
+        manifest = {
+            "run_id": run_id,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "config_name": config["name"],
+            "config_hash": chash,
+            "seed": config["seed"],
+            "schema": schema.to_dict(),
+            "schema_fingerprint": schema.fingerprint,
+            "labels": {dim: schema.dimension(dim).names for dim in dims},
+            "data": {"path": str(train.path), "hash": train.hash, "rows": len(train.texts)},
+            "test_data": {"path": str(held_out.path), "hash": held_out.hash, "rows": len(held_out.texts)}
+            if held_out else None,
+            "embeddings": {k: embeddings.stats[k] - before.get(k, 0) for k in ("encoded", "cached")},
+            "versions": _versions(config),
+            "git_commit": git_commit(),
+            "files": file_hashes(staging),
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        final = root / run_id
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RunResult(final, run_id, metrics)
+
+
+def select_dimensions(config: dict, data: LabelledData, schema: Schema) -> list[str]:
+    wanted = config["dimensions"] or [d for d in schema.names if d in data.labels]
+    for dim in wanted:
+        schema.dimension(dim)
+        if dim not in data.labels:
+            raise StanceError(f"{data.path}: has no labels for dimension {dim!r} that the config asks for "
+                              f"(it has {', '.join(data.labels)})")
+    return wanted
+
+
+def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, progress):
+    n_folds = config["cv"]["folds"]
+    grid = search_grid(config)
+    metrics = {"config": config["name"], "dimensions": {}}
+    pipelines = {}
+    columns: dict[str, list] = {"sentence_id": list(train.sentence_ids), "article_id": list(train.article_ids)}
+    test_columns = ({"sentence_id": list(held_out.sentence_ids), "article_id": list(held_out.article_ids)}
+                    if held_out else None)
+    for dim in dims:
+        names = schema.dimension(dim).names
+        y_all = train.labels[dim]
+        keep = np.flatnonzero(y_all >= 0)
+        skipped = {status: int(n) for status, n in
+                   zip(*np.unique(train.statuses[dim][y_all < 0], return_counts=True))}
+        X, y, groups = train.texts[keep], y_all[keep], train.article_ids[keep]
+        if len(np.unique(y)) < 2:
+            raise StanceError(f"{train.path}: dimension {dim!r} has fewer than two classes among "
+                              f"{len(y)} resolved labels; label more before training")
+        folds = min(n_folds, len(np.unique(groups)))
+        if folds < 2:
+            raise StanceError(f"{train.path}: dimension {dim!r}: grouped cross-validation needs sentences "
+                              "from at least two articles")
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config["seed"])
+        proba = np.zeros((len(y), len(names)))
+        fold_of = np.zeros(len(y), dtype=np.int64)
+        chosen = []
+        with warnings.catch_warnings(), progress_bar(f"{dim}: {folds}-fold CV", folds + 1, enabled=progress,
+                                                     unit="fits") as bar:
+            warnings.filterwarnings("ignore", message=".*least populated class.*")
+            for k, (tr, te) in enumerate(splitter.split(X, y, groups)):
+                fitted, params = _fit(config, grid, X[tr], y[tr], groups[tr])
+                proba[te] = aligned_proba(fitted, X[te], len(names))
+                fold_of[te] = k
+                chosen.append(params)
+                bar.advance()
+            final, final_params = _fit(config, grid, X, y, groups)
+            bar.advance()
+        pipelines[dim] = final
+        pred = proba.argmax(axis=1)
+        entry = {"cv": {**scores(y, pred, names), "folds": folds, "skipped": skipped}}
+        if grid:
+            entry["search"] = {"per_fold": chosen, "final": final_params}
+        _add_columns(columns, dim, names, keep, len(train.texts), y, pred, proba, fold_of)
+        if held_out is not None and dim in held_out.labels:
+            t_keep = np.flatnonzero(held_out.labels[dim] >= 0)
+            t_y = held_out.labels[dim][t_keep]
+            t_proba = aligned_proba(final, held_out.texts[t_keep], len(names))
+            t_pred = t_proba.argmax(axis=1)
+            entry["test"] = scores(t_y, t_pred, names)
+            _add_columns(test_columns, dim, names, t_keep, len(held_out.texts), t_y, t_pred, t_proba, None)
+        metrics["dimensions"][dim] = entry
+    model = StanceModel(pipelines, {dim: schema.dimension(dim).names for dim in dims})
+    return metrics, model, pa.table(columns), pa.table(test_columns) if test_columns else None
+
+
+def _fit(config, grid, X, y, groups):
+    pipeline = build_pipeline(config)
+    if not grid:
+        return pipeline.fit(X, y), None
+    inner = min(config["search"].get("inner_folds", 3), len(np.unique(groups)))
+    search = GridSearchCV(pipeline, grid, scoring=config["search"].get("scoring", "f1_macro"),
+                          cv=StratifiedGroupKFold(n_splits=inner, shuffle=True, random_state=config["seed"]),
+                          refit=True, n_jobs=1)
+    search.fit(X, y, groups=groups)
+    return search.best_estimator_, {k: list(v) if isinstance(v, tuple) else v
+                                    for k, v in search.best_params_.items()}
+
+
+def _add_columns(columns, dim, names, rows, n_total, y, pred, proba, fold_of):
+    """Wide prediction columns for one dimension; rows it skipped stay null."""
+    def spread(values, kind=None):
+        out = [None] * n_total
+        for r, v in zip(rows, values):
+            out[r] = v if kind is None else kind(v)
+        return out
+    columns[f"{dim}_true"] = spread(y, lambda i: names[i])
+    columns[f"{dim}_pred"] = spread(pred, lambda i: names[i])
+    if fold_of is not None:
+        columns[f"{dim}_fold"] = spread(fold_of, int)
+    for c, name in enumerate(names):
+        columns[f"{dim}_p_{name}"] = spread(proba[:, c], float)
+
+
+def _new_run_id(root: Path, name: str) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{name}"
+    run_id, n = base, 1
+    while (root / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def _versions(config: dict) -> dict:
+    versions = {"python": platform.python_version(), "stance": stance.__version__,
+                "scikit-learn": sklearn.__version__, "numpy": np.__version__, "joblib": joblib.__version__,
+                "pyarrow": pa.__version__}
+    if any(b["type"] == "embeddings" for b in config["features"].values()):
+        import torch
+        versions["torch"] = torch.__version__
+    return versions

