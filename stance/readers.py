@@ -26,6 +26,8 @@ CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet",)
 SUPPORTED = TEXT_SUFFIXES + JSONL_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
 _BATCH_ROWS = 1000
+#: Records per chunk: the unit of work sent to a worker (and, in ``score``, of resuming).
+CHUNK_RECORDS = 1000
 
 csv.field_size_limit(sys.maxsize)
 
@@ -124,7 +126,7 @@ class Chunk:
         return iter(self.payload)
 
 
-def read_chunks(inputs: Iterable[str | os.PathLike], chunk_records: int = 1000,
+def read_chunks(inputs: Iterable[str | os.PathLike], chunk_records: int = CHUNK_RECORDS,
                 chunk_bytes: int = 4 << 20) -> Iterator[Chunk]:
     """Cut every input into chunks of at most ``chunk_records`` records (or about ``chunk_bytes``)."""
     for item in inputs:

@@ -5,8 +5,10 @@ numbered *part*: a worker parses and splits it, predicts every dimension and wri
 the part's sentences, article sums and rejects under ``OUT/parts/``, renaming each
 file into place and writing ``done-N.json`` last. A part with its done file is
 complete, so an interrupted run leaves only complete parts, and ``resume=True``
-skips them. When every part is done they are merged, in order, into the final
-files. Workers are local processes, or Dask workers with ``engine="dask"``; the
+skips them. When every part is done they are put together in order, without being
+re-encoded: ``sentences.parquet`` is a directory of the part files (a parquet
+dataset that pandas, pyarrow, DuckDB and Spark read as one table); JSON lines and
+CSV parts are concatenated into one file. Workers are local processes, or Dask workers with ``engine="dask"``; the
 parts, and so the output, are the same either way.
 
 Corpus directories (from ``corpus build``) and parquet files with ``sentence_id``
@@ -37,14 +39,13 @@ from stance.errors import StanceError
 from stance.experiments.runs import MODEL_FILE, load_run, resolve_run
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar
-from stance.readers import Chunk, FieldMap, Rejected, find_inputs, read_chunks
+from stance.readers import CHUNK_RECORDS, Chunk, FieldMap, Rejected, find_inputs, read_chunks
 
 FORMATS = ("parquet", "jsonl", "csv")
 ENGINES = ("local", "dask")
 STATE_FILE = "score-state.json"
 #: The net article score: mean P(first) minus mean P(second) on this dimension, in [-1, 1].
 NET_SCORE = ("tone", "adversarial", "conciliatory")
-CHUNK_RECORDS = 1000
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Job:
     fields: FieldMap = field(default_factory=FieldMap)
     max_chars: int = MAX_ARTICLE_CHARS
     max_sentence_chars: int = MAX_SENTENCE_CHARS
+    format: str = "parquet"
 
 
 @dataclass
@@ -126,7 +128,8 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
              "fields": asdict(fields or FieldMap()), "max_chars": max_chars,
              "max_sentence_chars": max_sentence_chars, "chunk_size": chunk_size}
     done = _prepare_out(out, state, resume, overwrite)
-    job = Job(str(run.path.resolve()), str(out / "parts"), fields or FieldMap(), max_chars, max_sentence_chars)
+    job = Job(str(run.path.resolve()), str(out / "parts"), fields or FieldMap(), max_chars, max_sentence_chars,
+              format)
     _loaded[job.run_path] = run.model  # forked workers inherit it; Dask workers load their own
     workers = workers or default_workers()
     started = time.perf_counter()
@@ -147,6 +150,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
             elapsed = time.perf_counter() - started
             bar.update(articles=counts.scored, sentences=counts.sentences,
                        rate=new_sentences / elapsed if elapsed else 0.0)
+    merging = time.perf_counter()
     written = _merge(out, run, format)
     seconds = time.perf_counter() - started
     manifest = {"kind": "stance.scores", "stance_version": __version__,
@@ -154,7 +158,8 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
                 "model": {"run_id": run.run_id, "path": str(run.path), "sha256": state["model_sha256"],
                           "labels": run.labels},
                 "inputs": [str(p) for p in inputs], "engine": engine, "workers": workers, "format": format,
-                "counts": asdict(counts), "seconds": round(seconds, 3), "net_score": list(NET_SCORE),
+                "counts": asdict(counts), "seconds": round(seconds, 3),
+                "seconds_merging": round(time.perf_counter() - merging, 3), "net_score": list(NET_SCORE),
                 "state": state}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     (out / STATE_FILE).unlink(missing_ok=True)
@@ -297,7 +302,8 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
     sentences = _with_predictions(sentences, model)
     articles = _article_sums(sentences, model.labels)
     parts = Path(job.parts)
-    _write_atomic(parts / f"sentences-{index:06d}.parquet", lambda p: pq.write_table(sentences, p))
+    _write_atomic(parts / f"sentences-{index:06d}.{job.format}",
+                  lambda p: write_table(sentences, p, job.format, header=index == 0))
     _write_atomic(parts / f"articles-{index:06d}.parquet", lambda p: pq.write_table(articles, p))
     _write_atomic(parts / f"rejects-{index:06d}.jsonl",
                   lambda p: Path(p).write_text("".join(reject_line(r) for r in rejects), encoding="utf-8"))
@@ -398,41 +404,45 @@ def article_scores(sums: pa.Table, labels: dict[str, list[str]]) -> pa.Table:
 
 
 def _merge(out: Path, run, format: str) -> dict[str, str]:
-    """Parts, in order, into the final files."""
+    """Parts, in order, into the final files: sentence parts are moved (parquet) or
+    concatenated (jsonl, csv), never re-encoded; article sums become article scores."""
     parts = out / "parts"
     indexes = sorted(int(p.stem.split("-")[1]) for p in parts.glob("done-*.json"))
-    sentence_files = [parts / f"sentences-{i:06d}.parquet" for i in indexes]
-    written = {"sentences": str(out / f"sentences.{format}"), "articles": str(out / f"articles.{format}"),
-               "rejects": str(out / "rejects.jsonl")}
-    _write_table_stream((pq.read_table(p) for p in sentence_files), out / f"sentences.{format}", format,
-                        pq.read_schema(sentence_files[0]) if sentence_files else None)
+    sentences = out / f"sentences.{format}"
+    if format == "parquet":
+        staging = out / ".sentences.parquet.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        for i in indexes:
+            os.replace(parts / f"sentences-{i:06d}.parquet", staging / f"part-{i:06d}.parquet")
+        os.replace(staging, sentences)
+    else:
+        _concatenate([parts / f"sentences-{i:06d}.{format}" for i in indexes], sentences)
     sums = pa.concat_tables([pq.read_table(parts / f"articles-{i:06d}.parquet") for i in indexes]) \
         if indexes else _empty_sums(run.labels)
     articles = article_scores(sums, run.labels)
-    _write_table_stream(iter([articles]), out / f"articles.{format}", format, articles.schema)
-    tmp = out / ".rejects.jsonl.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for i in indexes:
-            with open(parts / f"rejects-{i:06d}.jsonl", encoding="utf-8") as part:
+    _write_atomic(out / f"articles.{format}", lambda p: write_table(articles, p, format))
+    _concatenate([parts / f"rejects-{i:06d}.jsonl" for i in indexes], out / "rejects.jsonl")
+    return {"sentences": str(sentences), "articles": str(out / f"articles.{format}"),
+            "rejects": str(out / "rejects.jsonl")}
+
+
+def _concatenate(files: list[Path], target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    with open(tmp, "wb") as fh:
+        for path in files:
+            with open(path, "rb") as part:
                 shutil.copyfileobj(part, fh)
-    os.replace(tmp, out / "rejects.jsonl")
-    return written
+    os.replace(tmp, target)
 
 
-def _write_table_stream(tables: Iterator[pa.Table], path: Path, format: str, schema: pa.Schema | None) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def write_table(table: pa.Table, path, format: str, header: bool = True) -> None:
+    """One table as parquet, csv (``header`` only for the first part) or JSON lines."""
     if format == "parquet":
-        with pq.ParquetWriter(tmp, schema or pa.schema([])) as writer:
-            for table in tables:
-                writer.write_table(table)
+        pq.write_table(table, path)
     elif format == "csv":
-        with pacsv.CSVWriter(tmp, schema or pa.schema([])) as writer:
-            for table in tables:
-                writer.write_table(table)
+        pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=header))
     else:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for table in tables:
-                for row in table.to_pylist():
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
+        with open(path, "w", encoding="utf-8") as fh:
+            for row in table.to_pylist():
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from stance.cli._app import corpus_app
-from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, build_corpus
+from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
 from stance.progress import stderr
 from stance.readers import FieldMap
 
@@ -43,6 +43,7 @@ def build(
 
     Example: `stance corpus build news/ --out corpus/ --text-field body`
     """
+    from stance.corpus import build_corpus
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field)
     result = build_corpus(inputs, out, fields=fields, strict=strict, max_chars=max_chars,
                           max_sentence_chars=max_sentence_chars, workers=workers or None,

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from stance.cli._app import app
-from stance.demo import DEFAULT_WORKDIR, run_demo
+from stance.demo import DEFAULT_WORKDIR
 
 
 @app.command("demo")
@@ -18,5 +18,6 @@ def demo(
 
     Safe to run again: it reuses what exists.
     """
+    from stance.demo import run_demo
     result = run_demo(workdir, progress=not quiet)
     typer.echo(result.summary())

@@ -8,14 +8,9 @@ import typer
 
 from stance.cli._app import api_key_option, data_dir_option, labels_app, url_option
 from stance.errors import StanceError
-from stance.labels.agreement import agreement_tables, dataset_agreement
-from stance.labels.importer import import_labels
-from stance.labels.pull import pull as pull_labels
-from stance.labels.push import SELECTIONS
-from stance.labels.push import push as push_sentences
+from stance.labels import SELECTIONS
 from stance.progress import stderr
-from stance.studio.client import connect
-from stance.studio.server import DEFAULT_DATA_DIR
+from stance.studio import DEFAULT_DATA_DIR
 
 Url = Annotated[Optional[str], url_option()]
 ApiKey = Annotated[Optional[str], api_key_option()]
@@ -43,6 +38,8 @@ def push(
     content and skips near-duplicates; `--filter China --filter Beijing` keeps only
     sentences that mention a term.
     """
+    from stance.labels.push import push as push_sentences
+    from stance.studio.client import connect
     studio = connect(url, api_key, data_dir=data_dir)
     result = push_sentences(studio, corpus, project, select=select, n=n, terms=filter_terms or [],
                             context=context, seed=seed, update_config=update_config, progress=True)
@@ -62,6 +59,9 @@ def pull(
     kept and marked). A second pull into the same OUT reads only what changed.
     Open the result with `datasets.load_from_disk(OUT)`.
     """
+    from stance.labels.agreement import agreement_tables
+    from stance.labels.pull import pull as pull_labels
+    from stance.studio.client import connect
     studio = connect(url, api_key, data_dir=data_dir)
     result = pull_labels(studio, project, out, full=full, progress=True)
     stderr.print(str(result), highlight=False)
@@ -75,6 +75,7 @@ def agreement_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Krippendorff's alpha and pairwise agreement per dimension, and coverage."""
+    from stance.labels.agreement import agreement_tables, dataset_agreement
     report = dataset_agreement(dataset)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -116,6 +117,8 @@ def import_command(
     Labels kept without their text (keyed by sentence id) join a corpus:
     `stance labels import labels/seed/gold.jsonl --corpus seed-corpus/ --out labels/seed-data`
     """
+    from stance.labels.agreement import agreement_tables
+    from stance.labels.importer import import_labels
     value_map: dict[str, dict[str, str]] = {}
     for dim_value, choice in _pairs(map_values or [], "--map").items():
         dim, sep, value = dim_value.partition(":")

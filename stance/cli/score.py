@@ -9,8 +9,7 @@ from stance.cli._app import app
 from stance.cli.corpus import field_option
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
 from stance.progress import stderr
-from stance.readers import FieldMap
-from stance.scoring import CHUNK_RECORDS, score
+from stance.readers import CHUNK_RECORDS, FieldMap
 
 
 @app.command("score")
@@ -48,6 +47,7 @@ def score_command(
 
     Example: `stance score news/ --model latest --out scores/ --workers 8`
     """
+    from stance.scoring import score
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field)
     result = score(inputs, model, out, workers=workers or None, engine=engine, scheduler=scheduler,
                    format=format, resume=resume, overwrite=overwrite, fields=fields, max_chars=max_chars,

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from stance.errors import StanceError
+from stance.labels import SELECTIONS
 from stance.labels.select import matching, select_diverse, select_random
 from stance.progress import progress_bar
 from stance.schema import Schema, load_schema
@@ -26,7 +27,6 @@ from stance.studio.config import render_label_config
 
 BATCH = 2500  # fewer calls: each import has a fixed cost on the server
 LEDGER_DIR = Path(".stance/ledger")
-SELECTIONS = ("all", "random", "diverse")
 
 
 @dataclass

@@ -24,9 +24,9 @@ from pathlib import Path
 import httpx
 
 from stance.errors import StanceError
+from stance.studio import DEFAULT_DATA_DIR
 from stance.progress import stderr
 
-DEFAULT_DATA_DIR = Path(".stance/studio")
 DEFAULT_PORT = 8080
 USERNAME = "admin@stance.local"
 _STATE = "server.json"
