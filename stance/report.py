@@ -22,6 +22,8 @@ from stance.errors import StanceError
 from stance.plots import PALETTE, img, page, plt, table
 
 PERIODS = ("day", "week", "month")
+_FREQUENCY = {"day": "D", "week": "W", "month": "M"}
+MIN_PER_BUCKET = 5
 TOP_GROUPS = 12
 EXAMPLES = 3
 
@@ -94,9 +96,11 @@ def _period(dates: pd.Series, period: str) -> str:
         return period
     if period != "auto":
         raise StanceError(f"--period must be auto, {', '.join(PERIODS)}; got {period!r}")
-    span = (dates.max() - dates.min()).days
-    return "day" if span <= 45 else "week" if span <= 366 else "month"
-
+    dated = dates.dropna().dt.tz_localize(None)
+    for candidate in PERIODS:  # the finest buckets that hold a few articles each on average
+        if len(dated) / dated.dt.to_period(_FREQUENCY[candidate]).nunique() >= MIN_PER_BUCKET:
+            return candidate
+    return PERIODS[-1]
 
 def _sentence_shares(frame: pd.DataFrame, key, dim: str, names: list[str]) -> pd.DataFrame:
     """Per group, the share of its sentences in each class (article shares weighted by length)."""
@@ -134,7 +138,7 @@ def _by_group(articles: pd.DataFrame, field: str, labels: dict) -> str:
 
 
 def _over_time(articles: pd.DataFrame, dates: pd.Series, period: str, labels: dict) -> str:
-    frequency = {"day": "D", "week": "W", "month": "M"}[period]
+    frequency = _FREQUENCY[period]
     dated = articles[dates.notna()]
     key = dates[dates.notna()].dt.tz_localize(None).dt.to_period(frequency).dt.start_time
     parts = [f"<h2>Over time (by {period})</h2>"]

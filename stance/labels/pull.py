@@ -68,7 +68,7 @@ def pull(studio: Studio, project: str, out: str | Path, *, full: bool = False, s
     fresh: list[Annotation] = []
     changed_ids: set[int] = set()
     with (stderr.status(f"reading project {project!r} from {studio.url}") if progress else nullcontext()):
-        for task in _read_tasks(studio, proj.id, newest):
+        for task in read_tasks(studio, proj.id, newest):
             data = task.get("data") or {}
             sentence_id = data.get("sentence_id") or f"task-{task['id']}"
             changed_ids.add(task["id"])
@@ -131,7 +131,7 @@ def _sentences(tasks: dict[int, dict], annotations: list[Annotation]) -> list[Se
     return list(by_id.values())
 
 
-def _read_tasks(studio: Studio, project_id: int, since: str | None = None) -> Iterator[dict]:
+def read_tasks(studio: Studio, project_id: int, since: str | None = None) -> Iterator[dict]:
     """Tasks with just the fields a pull needs (all of them, or those updated since ``since``).
 
     Pages are fetched two at a time in the background and yielded as they come, so the

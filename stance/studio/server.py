@@ -225,6 +225,15 @@ def _is_our_server(pid: int, data_dir: Path) -> bool:
         str(data_dir).encode() in cmdline
 
 
+def pick_port(preferred: int = DEFAULT_PORT) -> int:
+    """``preferred`` if it is free on 127.0.0.1, else any free port."""
+    if _port_free(preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle

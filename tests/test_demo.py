@@ -1,0 +1,34 @@
+"""`stance demo` end to end against a real Label Studio, twice: the second run adds nothing."""
+
+import json
+
+import pytest
+
+from stance.demo import ANNOTATORS, PROJECT, run_demo
+
+pytestmark = pytest.mark.studio
+
+
+def test_demo_runs_the_loop_and_is_idempotent(studio_server, studio, tmp_path):
+    first = run_demo(tmp_path / "demo", data_dir=studio_server.data_dir)
+    assert first.tasks_created == 165
+    assert first.annotations_created == 165 * len(ANNOTATORS)
+    assert not first.run_reused
+    pulled = json.loads((tmp_path / "demo" / "labels" / "pull.json").read_text())
+    alphas = [d["alpha"] for d in pulled["agreement"]["dimensions"].values()]
+    assert all(0.3 < a < 1.0 for a in alphas), alphas  # one careless annotator: good, not perfect
+    assert first.report.is_file() and "Most confident sentences" in first.report.read_text()
+    assert (first.scores / "manifest.json").is_file()
+
+    second = run_demo(tmp_path / "demo", data_dir=studio_server.data_dir)
+    assert (second.tasks_created, second.annotations_created) == (0, 0)
+    assert second.run_reused and second.run_path == first.run_path
+    project = next(iter(studio.client.projects.list(title=PROJECT)))
+    tasks = list(studio.client.tasks.list(project=project.id, fields="all"))
+    assert len(tasks) == 165
+    assert sum(len(t.annotations or []) for t in tasks) == 165 * len(ANNOTATORS)
+    assert [p.name for p in (tmp_path / "demo" / "runs").iterdir()] == [first.run_path.name]
+
+    third = run_demo(tmp_path / "demo", data_dir=studio_server.data_dir, new_run=True)
+    assert not third.run_reused and third.run_path != first.run_path
+    assert "stance studio stop" in third.summary()
