@@ -8,6 +8,7 @@ import typer
 
 from stance.cli._app import api_key_option, data_dir_option, labels_app, url_option
 from stance.errors import StanceError
+from stance.active import BATCH, REPEATS, ROUNDS, SEED_SIZE
 from stance.labels import SELECTIONS
 from stance.progress import stderr
 from stance.studio import DEFAULT_DATA_DIR
@@ -29,6 +30,10 @@ def push(
     seed: Annotated[int, typer.Option(help="Seed for random and diverse selection.")] = 0,
     update_config: Annotated[bool, typer.Option(help="Replace the project's labelling config if it "
                                                      "no longer matches the schema.")] = False,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="A run: its predictions go with every task; needed by --select uncertain.")] = None,
+    focus: Annotated[Optional[str], typer.Option(help="Rank by uncertainty on this dimension only.")] = None,
+    uncertainty: Annotated[str, typer.Option(help="entropy or margin.")] = "entropy",
     url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Send sentences to Label Studio as tasks, with their context and article metadata.
@@ -36,13 +41,15 @@ def push(
     Sentences already in the project are never sent again, so an interrupted push can
     simply be re-run. `--select diverse --n 200` spreads the batch over articles and
     content and skips near-duplicates; `--filter China --filter Beijing` keeps only
-    sentences that mention a term.
+    sentences that mention a term. `--select uncertain --model latest --n 100` sends
+    the sentences the run is least sure of, with its predictions as pre-annotations.
     """
     from stance.labels.push import push as push_sentences
     from stance.studio.client import connect
     studio = connect(url, api_key, data_dir=data_dir)
     result = push_sentences(studio, corpus, project, select=select, n=n, terms=filter_terms or [],
-                            context=context, seed=seed, update_config=update_config, progress=True)
+                            context=context, seed=seed, update_config=update_config, model=model, focus=focus,
+                            uncertainty_method=uncertainty, progress=True)
     stderr.print(f"{result}\nopen {studio.url}/projects/{result.project_id} to label", highlight=False)
 
 
@@ -67,6 +74,59 @@ def pull(
     stderr.print(str(result), highlight=False)
     for table in agreement_tables(result.agreement):
         stderr.print(table)
+
+
+@labels_app.command("predict")
+def predict_command(
+    project: Annotated[str, typer.Option("--project", "-p", help="Project title.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Run directory, run id, or `latest`.")],
+    url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Add a run's predictions to the tasks already in a project (annotators then correct them).
+
+    Tasks that have this run's predictions are skipped; the project shows this run's.
+    """
+    from stance.labels.predict import predict
+    from stance.studio.client import connect
+    studio = connect(url, api_key, data_dir=data_dir)
+    stderr.print(str(predict(studio, project, model, progress=True)), highlight=False)
+
+
+@labels_app.command("simulate")
+def simulate_command(
+    data: Annotated[Path, typer.Option("--data", "-d", help="A labelled dataset (its labels play the annotators).")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="Experiment config to train each round.")],
+    strategy: Annotated[Optional[list[str]], typer.Option(
+        help="uncertain, diverse or random; repeat to compare (default: all three).")] = None,
+    seed_size: Annotated[int, typer.Option(help="Random labels to start from.")] = SEED_SIZE,
+    batch: Annotated[int, typer.Option(help="Labels added per round.")] = BATCH,
+    rounds: Annotated[int, typer.Option(help="Rounds of labelling.")] = ROUNDS,
+    repeats: Annotated[int, typer.Option(help="Repeats with other test articles and seeds (averaged).")] = REPEATS,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where simulation.json/png/html go.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Replay active learning on labelled data: macro-F1 against labels used, per strategy.
+
+    Shows whether `--select uncertain` is worth it on your kind of data before
+    annotators spend time on it. Example:
+    `stance labels simulate --data labels/demo --config experiments/default.toml`
+    """
+    from rich.table import Table
+
+    from stance.active import simulate
+    sim = simulate(data, config, strategies=strategy, seed_size=seed_size, batch=batch, rounds=rounds,
+                   repeats=repeats, out=out, progress=not quiet)
+    table = Table("labels used", *sim.macro_f1, title="macro-F1 on held-out articles (mean over dimensions)")
+    for i, n in enumerate(sim.labels_used):
+        table.add_row(str(n), *[f"{v[i]:.3f}" for v in sim.macro_f1.values()])
+    stderr.print(table)
+    if "random" in sim.macro_f1:
+        target = sim.macro_f1["random"][-1]
+        for name in sim.macro_f1:
+            reached = sim.labels_to_reach(name, target)
+            stderr.print(f"{name}: reaches random's final macro-F1 ({target:.3f}) "
+                         + (f"with {reached} labels" if reached else "not within these rounds"), highlight=False)
+    typer.echo(f"simulation: {sim.out / 'simulation.png'} (and simulation.json, simulation.html)")
 
 
 @labels_app.command("agreement")

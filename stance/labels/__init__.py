@@ -1,4 +1,4 @@
 """Labelling in Label Studio: push sentences, pull annotations, agreement, import."""
 
 #: How ``labels push`` picks sentences.
-SELECTIONS = ("all", "random", "diverse")
+SELECTIONS = ("all", "random", "diverse", "uncertain")

@@ -131,7 +131,7 @@ def _sentences(tasks: dict[int, dict], annotations: list[Annotation]) -> list[Se
     return list(by_id.values())
 
 
-def read_tasks(studio: Studio, project_id: int, since: str | None = None) -> Iterator[dict]:
+def read_tasks(studio: Studio, project_id: int, since: str | None = None, include: str = _FIELDS) -> Iterator[dict]:
     """Tasks with just the fields a pull needs (all of them, or those updated since ``since``).
 
     Pages are fetched two at a time in the background and yielded as they come, so the
@@ -139,7 +139,7 @@ def read_tasks(studio: Studio, project_id: int, since: str | None = None) -> Ite
     """
     items = [{"filter": "filter:tasks:updated_at", "operator": "greater_or_equal", "type": "Datetime",
               "value": since}] if since else []
-    request = {"project": project_id, "fields": "all", "include": _FIELDS, "page_size": _PAGE,
+    request = {"project": project_id, "fields": "all", "include": include, "page_size": _PAGE,
                "query": json.dumps({"filters": {"conjunction": "and", "items": items}})}
     def page(number: int) -> dict:
         return get_json(studio, "api/tasks", {**request, "page": number})

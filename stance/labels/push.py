@@ -45,13 +45,25 @@ class PushResult:
 
 def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all", n: int | None = None,
          terms: Iterable[str] = (), context: int = 2, seed: int = 0, update_config: bool = False,
+         model: str | Path | None = None, focus: str | None = None, uncertainty_method: str = "entropy",
          schema: Schema | None = None, ledger_dir: str | Path = LEDGER_DIR, progress: bool = False) -> PushResult:
-    """Push the sentences of ``corpus`` (a ``corpus build`` directory) to project ``project``."""
+    """Push the sentences of ``corpus`` (a ``corpus build`` directory) to project ``project``.
+
+    With ``model`` (a run), every task carries the run's predictions as pre-annotations,
+    and ``select="uncertain"`` sends the sentences the run is least sure of (over all
+    dimensions, or the ``focus`` one), spread over articles, without near-duplicates.
+    """
     schema = schema or load_schema()
     if select not in SELECTIONS:
         raise StanceError(f"--select must be one of {', '.join(SELECTIONS)}, not {select!r}")
     if select != "all" and not n:
         raise StanceError(f"--select {select} needs --n (how many sentences to send)")
+    if select == "uncertain" and model is None:
+        raise StanceError("--select uncertain needs --model RUN (the run whose uncertainty picks sentences)")
+    run = None
+    if model is not None:
+        from stance.experiments.runs import load_run
+        run = load_run(model, schema)
     sentences = read_sentences(corpus)
     proj, created = ensure_project(studio, project, schema, update_config)
     # keyed by creation time too: a wiped server can hand out the same project id again
@@ -67,15 +79,23 @@ def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all
         picked = select_diverse([sentences["text"][i] for i in fresh], [sentences["article_id"][i] for i in fresh],
                                 n, seed=seed)
         fresh = [fresh[i] for i in picked]
+    elif select == "uncertain":
+        from stance.active import uncertainty
+        texts = [sentences["text"][i] for i in fresh]
+        scores = uncertainty(run.predict_proba(texts), uncertainty_method, focus)
+        picked = select_diverse(texts, [sentences["article_id"][i] for i in fresh], n, seed=seed, scores=scores)
+        fresh = [fresh[i] for i in picked]
     elif n:
         fresh = fresh[:n]
     tasks = build_tasks(sentences, fresh, context)
+    if run is not None:
+        tasks = with_predictions(tasks, run)
     with progress_bar(f"push to {project}", len(tasks), enabled=progress) as bar:
         for start in range(0, len(tasks), BATCH):
             batch = tasks[start:start + BATCH]
             with errors_explained(studio, f"importing tasks into project {proj.id}"):
                 answer = studio.client.projects.import_tasks(id=proj.id, request=batch, return_task_ids=True)
-            ledger.add([t["sentence_id"] for t in batch], max(answer.task_ids or [0]))
+            ledger.add([t.get("data", t)["sentence_id"] for t in batch], max(answer.task_ids or [0]))
             bar.advance(len(batch))
     return PushResult(proj.id, created, len(candidates), already, len(tasks))
 
@@ -106,6 +126,14 @@ def build_tasks(sentences: dict[str, list], rows: list[int], context: int) -> li
             "article_id": article_ids[i],
         })
     return tasks
+
+
+def with_predictions(tasks: list[dict], run) -> list[dict]:
+    """Tasks in Label Studio's import form, each with the run's prediction as a pre-annotation."""
+    from stance.active import prediction
+    proba = run.predict_proba([t["text"] for t in tasks])
+    return [{"data": task, "predictions": [prediction(run.labels, proba, i, run.run_id)]}
+            for i, task in enumerate(tasks)]
 
 
 def ensure_project(studio: Studio, title: str, schema: Schema, update_config: bool):

@@ -50,8 +50,9 @@ def select_diverse(texts: list[str], groups: list[str], n: int, *, seed: int = 0
         return []
     rng = np.random.default_rng(seed)
     pool = np.arange(total)
-    if total > _MAX_POOL:
-        pool = np.sort(rng.choice(total, size=_MAX_POOL, replace=False))
+    if total > _MAX_POOL:  # the best-scored candidates when scores are given, else a random sample
+        pool = (np.sort(np.argsort(-np.asarray(scores))[:_MAX_POOL]) if scores is not None
+                else np.sort(rng.choice(total, size=_MAX_POOL, replace=False)))
     vectors = embed_for_diversity([texts[i] for i in pool], seed)
     group_ids = np.unique([groups[i] for i in pool], return_inverse=True)[1]
     quota = math.ceil(n / (group_ids.max() + 1))

@@ -1,0 +1,186 @@
+"""Active learning: how unsure a run is of each sentence, its predictions as Label Studio
+pre-annotations, and a replay of labelling strategies on a labelled dataset.
+
+Uncertainty per dimension is the normalised entropy of the class probabilities (or
+one minus the margin between the two likeliest classes), from 0 (sure) to 1; over
+several dimensions it is their mean, unless one dimension is in focus.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stance.errors import StanceError
+from stance.studio.config import SENTENCE_TAG
+
+METHODS = ("entropy", "margin")
+STRATEGIES = ("uncertain", "diverse", "random")
+#: Replay defaults: small steps show the difference between strategies on a few hundred labels.
+SEED_SIZE, BATCH, ROUNDS, REPEATS = 10, 5, 16, 10
+
+
+def uncertainty(proba: dict[str, np.ndarray], method: str = "entropy", focus: str | None = None) -> np.ndarray:
+    """One score per sentence in [0, 1]; higher means the model is less sure."""
+    if method not in METHODS:
+        raise StanceError(f"--uncertainty must be one of {', '.join(METHODS)}, got {method!r}")
+    if focus is not None:
+        if focus not in proba:
+            raise StanceError(f"--focus {focus}: the run predicts {', '.join(proba)}")
+        proba = {focus: proba[focus]}
+    scores = []
+    for p in proba.values():
+        p = np.clip(np.asarray(p, dtype=float), 1e-12, 1.0)
+        if method == "entropy":
+            scores.append(-(p * np.log(p)).sum(axis=1) / np.log(p.shape[1]))
+        else:
+            top = np.sort(p, axis=1)[:, -2:]
+            scores.append(1.0 - (top[:, 1] - top[:, 0]))
+    return np.mean(scores, axis=0)
+
+
+def prediction(labels: dict[str, list[str]], proba: dict[str, np.ndarray], row: int, model_version: str) -> dict:
+    """A Label Studio prediction for one sentence: every dimension's likeliest choice.
+
+    ``score`` is the mean over dimensions of the chosen class's probability.
+    """
+    result, confidence = [], []
+    for dim, names in labels.items():
+        p = proba[dim][row]
+        best = int(np.argmax(p))
+        confidence.append(float(p[best]))
+        result.append({"from_name": dim, "to_name": SENTENCE_TAG, "type": "choices",
+                       "value": {"choices": [names[best]]}, "score": round(float(p[best]), 4)})
+    return {"model_version": model_version, "score": round(float(np.mean(confidence)), 4), "result": result}
+
+
+@dataclass
+class Simulation:
+    out: Path
+    labels_used: list[int]
+    macro_f1: dict[str, list[float]]  # per strategy: mean over dimensions and repeats, per round
+    per_dimension: dict[str, dict[str, list[float]]]
+
+    def labels_to_reach(self, strategy: str, target: float) -> int | None:
+        """The fewest labels with which ``strategy`` reaches ``target`` macro-F1."""
+        for n, value in zip(self.labels_used, self.macro_f1[strategy]):
+            if value >= target - 1e-9:
+                return n
+        return None
+
+
+def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[str] | None = None,
+             seed_size: int = SEED_SIZE, batch: int = BATCH, rounds: int = ROUNDS, repeats: int = REPEATS, test_share: float = 0.25,
+             seed: int = 0, out: str | Path | None = None, progress: bool = False) -> Simulation:
+    """Replay labelling on an already labelled dataset: its labels stand in for annotators.
+
+    Each repeat holds out ``test_share`` of the articles as a fixed test set, starts
+    every strategy from the same random ``seed_size`` labels, and adds ``batch``
+    labels per round as the strategy picks them; after every round a model of
+    ``config`` is trained on the labels so far and scored on the test set.
+    """
+    from sklearn.model_selection import GroupShuffleSplit
+
+    from stance.experiments.config import load_config, resolve_config
+    from stance.experiments.metrics import macro_f1
+    from stance.experiments.pipeline import build_pipeline
+    from stance.experiments.runner import read_labelled, select_dimensions
+    from stance.experiments.runs import aligned_proba
+    from stance.labels.select import select_diverse
+    from stance.progress import progress_bar
+    from stance.schema import load_schema
+
+    strategies = strategies or list(STRATEGIES)
+    for strategy in strategies:
+        if strategy not in STRATEGIES:
+            raise StanceError(f"--strategy must be among {', '.join(STRATEGIES)}, got {strategy!r}")
+    schema = load_schema()
+    config = load_config(config) if not isinstance(config, dict) else resolve_config(config)
+    labelled = read_labelled(data, schema)
+    dims = select_dimensions(config, labelled, schema)
+    usable = np.flatnonzero(np.all([labelled.labels[d] >= 0 for d in dims], axis=0))
+    if seed_size + batch * rounds > len(usable) * (1 - test_share):
+        raise StanceError(f"{data}: {len(usable)} fully labelled sentences; seed {seed_size} + {rounds} rounds "
+                          f"of {batch} need more than the {1 - test_share:.0%} left after the test set")
+    sizes = [seed_size + batch * r for r in range(rounds + 1)]
+    results = {s: np.zeros((repeats, len(sizes), len(dims))) for s in strategies}
+
+    def fit_score(train, test):
+        """Macro-F1 per dimension on ``test``, and the fitted models (None: one class only so far)."""
+        scores, models = [], {}
+        for dim in dims:
+            y = labelled.labels[dim]
+            models[dim] = None
+            if len(np.unique(y[train])) >= 2:
+                models[dim] = build_pipeline(config).fit(labelled.texts[train], y[train])
+            n_classes = len(schema.dimension(dim).names)
+            predicted = (aligned_proba(models[dim], labelled.texts[test], n_classes).argmax(axis=1)
+                         if models[dim] is not None else np.zeros(len(test), dtype=int))
+            scores.append(macro_f1(y[test], predicted))
+        return scores, models
+
+    with warnings.catch_warnings(), progress_bar("simulate", repeats * len(strategies) * len(sizes),
+                                                 enabled=progress, unit="rounds") as bar:
+        warnings.filterwarnings("ignore", category=UserWarning)
+        for r in range(repeats):
+            splitter = GroupShuffleSplit(n_splits=1, test_size=test_share, random_state=seed + r)
+            pool_rows, test_rows = next(splitter.split(usable, groups=labelled.article_ids[usable]))
+            pool, test = usable[pool_rows], usable[test_rows]
+            rng = np.random.default_rng(seed + r)
+            start = rng.choice(pool, size=seed_size, replace=False)
+            for strategy in strategies:
+                chosen = list(start)
+                for k in range(len(sizes)):
+                    scores, models = fit_score(np.array(chosen), test)
+                    results[strategy][r, k] = scores
+                    bar.advance()
+                    if k == len(sizes) - 1:
+                        break
+                    rest = np.setdiff1d(pool, chosen)
+                    texts = [labelled.texts[i] for i in rest]
+                    groups = [labelled.article_ids[i] for i in rest]
+                    if strategy == "random":
+                        picked = rng.choice(len(rest), size=batch, replace=False)
+                    elif strategy == "diverse":
+                        picked = select_diverse(texts, groups, batch, seed=seed + r)
+                    else:
+                        proba = {dim: aligned_proba(m, labelled.texts[rest], len(schema.dimension(dim).names))
+                                 for dim, m in models.items() if m is not None}
+                        picked = select_diverse(texts, groups, batch, seed=seed + r, scores=uncertainty(proba))
+                    chosen.extend(int(rest[i]) for i in picked)
+    simulation = Simulation(
+        Path(out) if out else Path("artifacts/simulations") / f"{config['name']}", sizes,
+        {s: results[s].mean(axis=(0, 2)).round(4).tolist() for s in strategies},
+        {s: {dim: results[s][:, :, d].mean(axis=0).round(4).tolist() for d, dim in enumerate(dims)}
+         for s in strategies})
+    _write(simulation, config, {"seed_size": seed_size, "batch": batch, "rounds": rounds, "repeats": repeats,
+                                "test_share": test_share, "seed": seed, "data": str(data)})
+    return simulation
+
+
+def _write(simulation: Simulation, config: dict, settings: dict) -> None:
+    from stance.plots import PALETTE, img, page, plt, table
+
+    out = simulation.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "simulation.json").write_text(json.dumps(
+        {"config": config["name"], **settings, "labels_used": simulation.labels_used,
+         "macro_f1": simulation.macro_f1, "per_dimension": simulation.per_dimension}, indent=2) + "\n")
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for k, (strategy, values) in enumerate(simulation.macro_f1.items()):
+        ax.plot(simulation.labels_used, values, marker="o", label=strategy, color=PALETTE[k])
+    ax.set_xlabel("labels used")
+    ax.set_ylabel("macro-F1 on held-out articles\n(mean over dimensions and repeats)")
+    ax.set_title(f"active learning replay: {config['name']}", fontsize=10)
+    ax.legend(frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.savefig(out / "simulation.png", dpi=110, bbox_inches="tight")
+    rows = [[n, *(simulation.macro_f1[s][i] for s in simulation.macro_f1)]
+            for i, n in enumerate(simulation.labels_used)]
+    (out / "simulation.html").write_text(page("active learning replay", "\n".join([
+        "<h1>Active learning replay</h1>", img(fig, "macro-F1 against labels used, per strategy"),
+        table(["labels used", *simulation.macro_f1], rows)])), encoding="utf-8")

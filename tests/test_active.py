@@ -1,0 +1,84 @@
+"""Active learning: uncertainty scores, pre-annotations, the replay, and uncertain pushes to a real server."""
+
+import json
+import uuid
+
+import numpy as np
+import pytest
+
+from stance.active import prediction, simulate, uncertainty
+from stance.errors import StanceError
+from stance.experiments import load_run
+from stance.labels.predict import predict
+from stance.labels.push import push, read_sentences
+
+DEFAULT = "experiments/default.toml"
+
+
+def test_uncertainty_is_zero_when_sure_and_one_when_even():
+    proba = {"tone": np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]]),
+             "framing": np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])}
+    entropy = uncertainty({"tone": proba["tone"]})
+    assert entropy[0] == pytest.approx(0, abs=1e-6) and entropy[1] == pytest.approx(1)
+    assert entropy[2] == pytest.approx(np.log(2) / np.log(3))
+    margin = uncertainty({"tone": proba["tone"]}, "margin")
+    assert margin.tolist() == pytest.approx([0.0, 1.0, 1.0])
+    assert uncertainty(proba)[1] == pytest.approx(0.5)  # mean over dimensions
+    assert uncertainty(proba, focus="framing").tolist() == pytest.approx([0, 0, 0], abs=1e-6)
+    with pytest.raises(StanceError, match="--focus speaker"):
+        uncertainty(proba, focus="speaker")
+
+
+def test_prediction_is_label_studio_shaped():
+    labels = {"tone": ["conciliatory", "adversarial", "neutral"]}
+    made = prediction(labels, {"tone": np.array([[0.2, 0.7, 0.1]])}, 0, "run-1")
+    assert made["model_version"] == "run-1" and made["score"] == pytest.approx(0.7)
+    assert made["result"] == [{"from_name": "tone", "to_name": "sentence", "type": "choices",
+                               "value": {"choices": ["adversarial"]}, "score": 0.7}]
+
+
+def test_simulation_replays_every_strategy_from_the_same_start(demo_labels, tmp_path):
+    sim = simulate(demo_labels, DEFAULT, seed_size=10, batch=10, rounds=2, repeats=2, out=tmp_path)
+    assert sim.labels_used == [10, 20, 30]
+    firsts = {values[0] for values in sim.macro_f1.values()}
+    assert len(firsts) == 1  # same seed labels, same first model
+    saved = json.loads((tmp_path / "simulation.json").read_text())
+    assert set(saved["macro_f1"]) == {"uncertain", "diverse", "random"}
+    assert (tmp_path / "simulation.png").stat().st_size > 1000
+    with pytest.raises(StanceError, match="need more"):
+        simulate(demo_labels, DEFAULT, seed_size=100, batch=50, rounds=3, repeats=1, out=tmp_path)
+
+
+@pytest.mark.studio
+def test_uncertain_push_never_resends_and_carries_predictions(studio, demo_corpus, default_run, tmp_path):
+    name = f"uncertain {uuid.uuid4().hex[:6]}"
+    run = load_run(default_run)
+    first = push(studio, demo_corpus, name, select="uncertain", n=10, model=default_run, ledger_dir=tmp_path)
+    second = push(studio, demo_corpus, name, select="uncertain", n=10, model=default_run, ledger_dir=tmp_path)
+    assert (first.created, second.created) == (10, 10)
+    tasks = list(studio.client.tasks.list(project=first.project_id, fields="all"))
+    ids = [t.data["sentence_id"] for t in tasks]
+    assert len(ids) == len(set(ids)) == 20
+    for task in tasks:
+        assert [p.model_version for p in task.predictions] == [run.run_id]
+        chosen = {r["from_name"]: r["value"]["choices"][0] for r in task.predictions[0].result}
+        assert chosen == {dim: labels[0] for dim, labels in run.predict([task.data["text"]]).items()}
+    sentences = read_sentences(demo_corpus)
+    scores = dict(zip(sentences["sentence_id"], uncertainty(run.predict_proba(sentences["text"]))))
+    picked = [scores[s] for s in ids[:10]]
+    rest = [v for s, v in scores.items() if s not in ids]
+    assert np.mean(picked) > np.mean(rest)  # the first batch is the unsure end
+
+
+@pytest.mark.studio
+def test_predict_adds_predictions_once(studio, demo_corpus, default_run, tmp_path):
+    name = f"predict {uuid.uuid4().hex[:6]}"
+    push(studio, demo_corpus, name, select="random", n=5, ledger_dir=tmp_path)
+    first = predict(studio, name, default_run)
+    again = predict(studio, name, default_run)
+    assert (first.added, again.added, again.tasks) == (5, 0, 5)
+    run_id = load_run(default_run).run_id
+    project = next(iter(studio.client.projects.list(title=name)))
+    assert studio.client.projects.get(id=project.id).model_version == run_id
+    for task in studio.client.tasks.list(project=project.id, fields="all"):
+        assert [p.model_version for p in task.predictions] == [run_id]
