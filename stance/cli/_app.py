@@ -1,5 +1,8 @@
 """The Typer apps that the command modules attach to (one module per command group)."""
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
 app = typer.Typer(
@@ -35,3 +38,8 @@ def api_key_option():
 def data_dir_option():
     return typer.Option("--data-dir", rich_help_panel=CONNECTION,
                         help="Data directory of the embedded Label Studio.")
+
+
+UrlOption = Annotated[Optional[str], url_option()]
+ApiKeyOption = Annotated[Optional[str], api_key_option()]
+DataDirOption = Annotated[Path, data_dir_option()]

@@ -6,16 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from stance.cli._app import api_key_option, data_dir_option, labels_app, url_option
+from stance.cli._app import ApiKeyOption, DataDirOption, UrlOption, labels_app
 from stance.errors import StanceError
 from stance.active import BATCH, REPEATS, ROUNDS, SEED_SIZE
 from stance.labels import SELECTIONS
 from stance.progress import stderr
 from stance.studio import DEFAULT_DATA_DIR
 
-Url = Annotated[Optional[str], url_option()]
-ApiKey = Annotated[Optional[str], api_key_option()]
-DataDir = Annotated[Path, data_dir_option()]
+Url, ApiKey, DataDir = UrlOption, ApiKeyOption, DataDirOption
 
 
 @labels_app.command("push")

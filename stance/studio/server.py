@@ -115,6 +115,10 @@ def start(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, port: int = DEFAULT_PO
         "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
         "LABEL_STUDIO_HOST": url,
+        # Label Studio refuses to call back into 127.0.0.0/8 (SSRF protection); `stance serve`, the ML
+        # backend, listens there beside this server. Every other reserved range stays banned.
+        "USE_DEFAULT_BANNED_SUBNETS": "false",
+        "USER_ADDITIONAL_BANNED_SUBNETS": ",".join(_BANNED_BUT_LOOPBACK),
     }
     command = [executable, "start", "--no-browser", "--data-dir", str(data_dir), "--internal-host", "127.0.0.1",
                "--port", str(port), "--enable-legacy-api-token"]
@@ -223,6 +227,16 @@ def _is_our_server(pid: int, data_dir: Path) -> bool:
         return True  # no /proc: trust the state file
     return any(b"label-studio" in part or b"label_studio" in part for part in cmdline) and \
         str(data_dir).encode() in cmdline
+
+
+#: Label Studio's default banned subnets (core/utils/io.py, 1.23) less IPv4 loopback.
+_BANNED_BUT_LOOPBACK = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "233.252.0.0/24", "240.0.0.0/4", "255.255.255.255/32", "::/128", "::1/128", "::ffff:0:0/96",
+    "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001:0000::/32", "2001:20::/28",
+    "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
+)
 
 
 def pick_port(preferred: int = DEFAULT_PORT) -> int:
