@@ -253,7 +253,9 @@ def _ticking(chunks, bar, done: dict) -> Iterator:
 
 
 def _local_map(job: Job, parts, workers: int) -> Iterator[dict]:
-    return ordered_map(partial(score_part, job), parts, workers)
+    # parts are written by the workers, so a deeper queue costs only raw chunks in memory and keeps
+    # both workers busy while the oldest part finishes
+    return ordered_map(partial(score_part, job), parts, workers, window=4 * workers)
 
 
 def _dask_map(job: Job, parts, workers: int, scheduler: str | None = None) -> Iterator[dict]:

