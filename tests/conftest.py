@@ -56,30 +56,29 @@ def demo_corpus(demo_articles, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session")
-def demo_labels(demo_articles, tmp_path_factory) -> Path:
-    """The demo gold labels as a labelled dataset (one annotator per sentence)."""
+def _labelled(articles: Path, gold: Path, tmp_path_factory) -> Path:
+    """Gold labels kept by sentence id, joined to the text of a corpus built from ``articles``."""
     from stance.corpus import build_corpus
     from stance.labels.importer import import_labels
 
-    corpus = tmp_path_factory.mktemp("demo-corpus-for-labels")
-    build_corpus([demo_articles], corpus, workers=1)
-    out = tmp_path_factory.mktemp("demo-labels")
-    import_labels(demo_dir() / "gold.jsonl", out, corpus=corpus)
+    corpus = tmp_path_factory.mktemp("corpus-for-labels")
+    build_corpus([articles], corpus, workers=1)
+    out = tmp_path_factory.mktemp("labels")
+    import_labels(gold, out, corpus=corpus)
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_labels(demo_articles, tmp_path_factory) -> Path:
+    """The demo gold labels as a labelled dataset (one annotator per sentence)."""
+    return _labelled(demo_articles, demo_dir() / "gold.jsonl", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def seed_labels(seed_dir, tmp_path_factory) -> Path:
     """Our labels of the seed articles' sentences (kept without text in labels/seed/), joined to their text."""
-    from stance.corpus import build_corpus
-    from stance.labels.importer import import_labels
-
-    corpus = tmp_path_factory.mktemp("seed-corpus-for-labels")
-    build_corpus([seed_dir], corpus, workers=1)
-    out = tmp_path_factory.mktemp("seed-labels")
-    import_labels(Path(__file__).resolve().parents[1] / "labels" / "seed" / "gold.jsonl", out, corpus=corpus)
-    return out
+    return _labelled(seed_dir, Path(__file__).resolve().parents[1] / "labels" / "seed" / "gold.jsonl",
+                     tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
