@@ -174,7 +174,17 @@ def select_dimensions(config: dict, data: LabelledData, schema: Schema) -> list[
     return wanted
 
 
+def _warm_embeddings(config: dict, texts, progress: bool) -> None:
+    """Encode every sentence once, with a progress bar, before the folds read the cache."""
+    for block in config["features"].values():
+        if block["type"] == "embeddings":
+            params = {k: v for k, v in block.items() if k not in ("type", "weight", "progress")}
+            embeddings.SentenceEmbedder(**params, progress=progress).transform(texts)
+
+
 def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, progress):
+    _warm_embeddings(config, list(dict.fromkeys([*train.texts, *(held_out.texts if held_out else [])])),
+                     progress)
     n_folds = config["cv"]["folds"]
     grid = search_grid(config)
     metrics = {"config": config["name"], "dimensions": {}}
