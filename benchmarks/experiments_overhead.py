@@ -35,7 +35,7 @@ def bare(config: dict, data_dir: Path) -> float:
     """Plain scikit-learn on arrays already in memory: the floor."""
     data = read_labelled(data_dir, load_schema())
     started = time.perf_counter()
-    for dim, labels in data.labels.items():
+    for labels in data.labels.values():
         keep = labels >= 0
         X, y, groups = data.texts[keep], labels[keep], data.article_ids[keep]
         folds = StratifiedGroupKFold(n_splits=config["cv"]["folds"], shuffle=True, random_state=config["seed"])

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from stance import __version__
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.errors import StanceError
-from stance.experiments.runs import MODEL_FILE, load_run, resolve_run
+from stance.experiments.runs import MODEL_FILE, load_run
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar
 from stance.readers import CHUNK_RECORDS, Chunk, FieldMap, Rejected, find_inputs, read_chunks

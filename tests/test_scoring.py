@@ -38,6 +38,15 @@ def _tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
             (out / "rejects.jsonl").read_text())
 
 
+def _assert_same_output(a: Path, b: Path) -> None:
+    """Sentences, articles and rejects of two score directories are identical."""
+    sentences_a, articles_a, rejects_a = _tables(a)
+    sentences_b, articles_b, rejects_b = _tables(b)
+    pd.testing.assert_frame_equal(sentences_a, sentences_b)
+    pd.testing.assert_frame_equal(articles_a, articles_b)
+    assert rejects_a == rejects_b
+
+
 def test_article_aggregates_match_a_hand_computation(default_run, tmp_path):
     result = score([DEMO], default_run, tmp_path / "out", workers=1)
     sentences, articles, _ = _tables(tmp_path / "out")
@@ -74,11 +83,7 @@ def test_every_record_is_scored_or_rejected(default_run, tmp_path):
 def test_workers_one_and_two_agree(default_run, many_articles, tmp_path):
     score([many_articles], default_run, tmp_path / "one", workers=1, chunk_size=100)
     score([many_articles], default_run, tmp_path / "two", workers=2, chunk_size=100)
-    for a, b in zip(_tables(tmp_path / "one"), _tables(tmp_path / "two")):
-        if isinstance(a, pd.DataFrame):
-            pd.testing.assert_frame_equal(a, b)
-        else:
-            assert a == b
+    _assert_same_output(tmp_path / "one", tmp_path / "two")
 
 
 def test_resume_after_a_kill_gives_the_uninterrupted_output(default_run, many_articles, tmp_path):
@@ -101,11 +106,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_output(default_run, many_ar
         score([many_articles], default_run, killed, workers=2, chunk_size=20)
     result = score([many_articles], default_run, killed, workers=2, chunk_size=20, resume=True)
     assert result.resumed_parts >= done_before
-    for a, b in zip(_tables(whole), _tables(killed)):
-        if isinstance(a, pd.DataFrame):
-            pd.testing.assert_frame_equal(a, b)
-        else:
-            assert a == b
+    _assert_same_output(whole, killed)
     counts = json.loads((killed / "manifest.json").read_text())["counts"]
     assert counts == json.loads((whole / "manifest.json").read_text())["counts"]
     assert not (killed / "parts").exists()
@@ -115,11 +116,7 @@ def test_dask_engine_equals_local(default_run, many_articles, tmp_path):
     pytest.importorskip("dask.distributed")
     score([many_articles], default_run, tmp_path / "local", workers=2, chunk_size=100)
     score([many_articles], default_run, tmp_path / "dask", workers=2, chunk_size=100, engine="dask")
-    for a, b in zip(_tables(tmp_path / "local"), _tables(tmp_path / "dask")):
-        if isinstance(a, pd.DataFrame):
-            pd.testing.assert_frame_equal(a, b)
-        else:
-            assert a == b
+    _assert_same_output(tmp_path / "local", tmp_path / "dask")
     assert json.loads((tmp_path / "dask" / "manifest.json").read_text())["engine"] == "dask"
 
 

@@ -24,7 +24,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sklearn
-from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 import stance
