@@ -18,7 +18,8 @@ corpus_app = typer.Typer(help="Turn articles into a corpus of sentences.", no_ar
 app.add_typer(corpus_app, name="corpus")
 studio_app = typer.Typer(help="Run the embedded Label Studio (127.0.0.1 only).", no_args_is_help=True)
 app.add_typer(studio_app, name="studio")
-labels_app = typer.Typer(help="Label in Label Studio: push sentences, pull annotations, agreement, import.",
+labels_app = typer.Typer(help="Label in Label Studio: push sentences (random, diverse or uncertain), pull "
+                         "annotations, agreement, import, pre-annotate with a run, replay active learning.",
                          no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
 
