@@ -156,15 +156,18 @@ class ChunkResult:
     text_keys: list[bytes]
 
 
-def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_chars: int) -> ChunkResult:
-    """Parse, check and split one chunk (runs in a worker process)."""
+def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_chars: int,
+                  text_keys: bool = True) -> ChunkResult:
+    """Parse, check and split one chunk (runs in a worker process); ``text_keys`` hashes each
+    article's text for de-duplication (scoring, which keeps every record, skips it)."""
     read, rejects, articles = 0, [], []
     for record in chunk.records():
         read += 1
         item = record if isinstance(record, Rejected) else to_article(record, fields, max_chars)
         (rejects if isinstance(item, Rejected) else articles).append(item)
     article_table, sentence_table = split_batch(articles, max_sentence_chars)
-    keys = [hashlib.blake2b(a.text.strip().encode(), digest_size=12).digest() for a in articles]
+    keys = [hashlib.blake2b(a.text.strip().encode(), digest_size=12).digest() for a in articles] \
+        if text_keys else []
     return ChunkResult(read, rejects, article_table, sentence_table, keys)
 
 

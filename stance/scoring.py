@@ -298,7 +298,7 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
     if isinstance(chunk, SentenceChunk):
         read, rejects, sentences = _clean_sentences(chunk)
     else:
-        result = process_chunk(chunk, job.fields, job.max_chars, job.max_sentence_chars)
+        result = process_chunk(chunk, job.fields, job.max_chars, job.max_sentence_chars, text_keys=False)
         read, rejects, sentences = result.read, result.rejects, result.sentences
     model = _model(job.run_path)
     sentences = _with_predictions(sentences, model)
