@@ -5,7 +5,8 @@
 1. Writes news-like JSONL articles (at least 200 MB by default) and trains the
    default config on 10,000 labelled news-like sentences.
 2. Bare: predict_proba for every dimension on already-split sentences (a sample
-   of the corpus), in this one process.
+   of the corpus), in this one process; the best of three runs before and two after
+   step 3, so that a busy moment on a shared machine cannot flatter the ratio.
 3. End to end: `stance score` over the whole corpus with --workers N, in a child
    process whose process tree's memory is sampled every second.
 
@@ -79,9 +80,14 @@ def main() -> None:
     build_corpus([sorted(articles.glob("*.jsonl"))[0]], sample_corpus, workers=1)
     texts = pq.read_table(sample_corpus / "sentences.parquet", columns=["text"]).column("text").to_pylist()
     texts = texts[:args.sample]
-    started = time.perf_counter()
-    loaded.predict_proba(texts)
-    bare = len(texts) / (time.perf_counter() - started)
+
+    def bare_rate() -> float:
+        started = time.perf_counter()
+        loaded.predict_proba(texts)
+        return len(texts) / (time.perf_counter() - started)
+
+    # the machine is shared: take the best of several bare runs, before and after (a conservative ratio)
+    bare_rates = [bare_rate() for _ in range(3)]
 
     out = work / "scores"
     command = [sys.executable, "-m", "stance", "score", str(articles), "--model", str(model.path),
@@ -96,12 +102,15 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     stop.set()
     sampler.join()
+    bare_rates += [bare_rate() for _ in range(2)]
+    bare = max(bare_rates)
     manifest = json.loads((out / "manifest.json").read_text())
     counts = manifest["counts"]
     end_to_end = counts["sentences"] / elapsed
     print(f"corpus: {size / 1e6:.0f} MB, {counts['read']:,} articles, {counts['sentences']:,} sentences; "
           f"model {model.run_id} ({', '.join(loaded.dimensions)})")
-    print(f"bare predict_proba, 1 process, {len(texts):,} pre-split sentences: {bare:,.0f} sentences/s")
+    print(f"bare predict_proba, 1 process, {len(texts):,} pre-split sentences: {bare:,.0f} sentences/s "
+          f"(best of {', '.join(f'{r:,.0f}' for r in bare_rates)})")
     print(f"stance score end to end, {args.workers} workers: {end_to_end:,.0f} sentences/s ({elapsed:.1f} s)")
     print(f"ratio end-to-end / ({args.workers} x bare): {end_to_end / (args.workers * bare):.2f} (target >= 0.8)")
     print(f"peak memory of the process tree (sum of PSS): {peak[0] / 2**20:,.0f} MB (target < 1024 MB)")
