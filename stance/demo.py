@@ -43,6 +43,7 @@ class DemoResult:
     scores: Path
     report: Path
     data_dir: Path = DEFAULT_DATA_DIR
+    project: str = PROJECT
 
     def summary(self) -> str:
         lines = [
@@ -64,7 +65,7 @@ class DemoResult:
             "next steps:",
             f"  open the report:          {self.report}",
             f"  label more in the browser: {self.studio_url}/projects/{self.project_id}, then",
-            f"                            stance labels pull --project \"{PROJECT}\" --out {self.workdir / 'labels'}",
+            f"                            stance labels pull --project \"{self.project}\" --out {self.workdir / 'labels'}",
             f"  compare a stronger model: stance experiments run experiments/word-char.toml "
             f"--data {self.workdir / 'labels'} --out {self.workdir / 'runs'}",
             f"                            stance experiments compare {self.run_path.name} latest "
@@ -78,7 +79,8 @@ class DemoResult:
 
 
 def run_demo(workdir: str | Path = DEFAULT_WORKDIR, *, data_dir: str | Path = DEFAULT_DATA_DIR,
-             port: int | None = None, new_run: bool = False, progress: bool = False) -> DemoResult:
+             port: int | None = None, project: str = PROJECT, new_run: bool = False,
+             progress: bool = False) -> DemoResult:
     """Run every stage of the loop on the demo corpus, writing under ``workdir``.
 
     ``port`` defaults to 8080, or a free port if 8080 is taken; ``new_run=True``
@@ -98,10 +100,10 @@ def run_demo(workdir: str | Path = DEFAULT_WORKDIR, *, data_dir: str | Path = DE
     say(f"corpus: {corpus}")
     info = server.start(data_dir, port or server.pick_port(), progress=progress)
     studio = connect(data_dir=data_dir)
-    pushed = push(studio, corpus.out, PROJECT, schema=schema, ledger_dir=workdir / "ledger", progress=progress)
+    pushed = push(studio, corpus.out, project, schema=schema, ledger_dir=workdir / "ledger", progress=progress)
     say(f"push: {pushed}")
     added = annotate_from_gold(studio, pushed.project_id, demo_dir() / "gold.jsonl", schema, progress=progress)
-    pulled = pull(studio, PROJECT, workdir / "labels", schema=schema, progress=progress)
+    pulled = pull(studio, project, workdir / "labels", schema=schema, progress=progress)
     say(f"pull: {pulled}")
     result = run_experiment(shipped("experiments/default.toml", "experiments/default.toml"), workdir / "labels",
                             out=workdir / "runs", reuse=not new_run, schema=schema, progress=progress)
@@ -109,7 +111,7 @@ def run_demo(workdir: str | Path = DEFAULT_WORKDIR, *, data_dir: str | Path = DE
     scores = _score_once(corpus, result.path, workdir / "scores", progress)
     written = report(scores, workdir / "report.html")
     return DemoResult(workdir, corpus, info.url, info.credentials_file, pushed.project_id, pushed.created, added,
-                      result.path, result.reused, result.metrics, scores, written.out, Path(data_dir))
+                      result.path, result.reused, result.metrics, scores, written.out, Path(data_dir), project)
 
 
 def _score_once(corpus: CorpusResult, run_path: Path, out: Path, progress: bool) -> Path:

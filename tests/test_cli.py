@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def stance(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "stance", *args], capture_output=True, text=True, cwd=cwd)
@@ -32,8 +34,13 @@ def test_strict_failure_names_file_and_line(tmp_path):
     assert "a.jsonl:2" in done.stderr and "'text'" in done.stderr
 
 
-def test_demo_builds_the_demo_corpus(tmp_path):
-    done = stance("demo", "--workdir", str(tmp_path / "demo"), "--quiet")
+@pytest.mark.studio
+def test_demo_from_the_command_line(studio_server, tmp_path):
+    """On the session's Label Studio (the demo reuses a running server), so no server is left behind."""
+    done = stance("demo", "--workdir", str(tmp_path / "demo"), "--data-dir", str(studio_server.data_dir),
+                  "--project", "demo from the CLI", "--quiet")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "demo" / "corpus" / "sentences.parquet").is_file()
-    assert "next steps" in done.stdout
+    assert f"Label Studio {studio_server.url}/projects/" in done.stdout
+    assert '--project "demo from the CLI"' in done.stdout
+    assert (tmp_path / "demo" / "report.html").is_file()
+    assert f"stance studio stop --data-dir {studio_server.data_dir}" in done.stdout

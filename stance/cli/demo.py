@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from stance.cli._app import app
-from stance.demo import DEFAULT_WORKDIR
+from stance.demo import DEFAULT_WORKDIR, PROJECT
 from stance.studio import DEFAULT_DATA_DIR
 
 
@@ -15,6 +15,7 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes everything.")] = DEFAULT_WORKDIR,
     data_dir: Annotated[Path, typer.Option(help="Data directory of the embedded Label Studio.")] = DEFAULT_DATA_DIR,
     port: Annotated[Optional[int], typer.Option(help="Port for Label Studio (default 8080, or a free one).")] = None,
+    project: Annotated[str, typer.Option(help="Label Studio project of the demo.")] = PROJECT,
     new_run: Annotated[bool, typer.Option(help="Train a new model run even if an identical one exists.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -26,5 +27,5 @@ def demo(
     stops it.
     """
     from stance.demo import run_demo
-    result = run_demo(workdir, data_dir=data_dir, port=port, new_run=new_run, progress=not quiet)
+    result = run_demo(workdir, data_dir=data_dir, port=port, project=project, new_run=new_run, progress=not quiet)
     typer.echo(result.summary())
