@@ -301,8 +301,8 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
         result = process_chunk(chunk, job.fields, job.max_chars, job.max_sentence_chars, text_keys=False)
         read, rejects, sentences = result.read, result.rejects, result.sentences
     model = _model(job.run_path)
-    sentences = _with_predictions(sentences, model)
-    articles = _article_sums(sentences, model.labels)
+    sentences, best = _with_predictions(sentences, model)
+    articles = _article_sums(sentences, model.labels, best)
     parts = Path(job.parts)
     _write_atomic(parts / f"sentences-{index:06d}.{job.format}",
                   lambda p: write_table(sentences, p, job.format, header=index == 0))
@@ -338,35 +338,36 @@ def _clean_sentences(chunk: SentenceChunk) -> tuple[int, list[Rejected], pa.Tabl
     return chunk.table.num_rows, rejects, table
 
 
-def _with_predictions(sentences: pa.Table, model) -> pa.Table:
+def _with_predictions(sentences: pa.Table, model) -> tuple[pa.Table, dict[str, np.ndarray]]:
+    """The sentences with each dimension's label and class probabilities; also the label indices."""
     proba = model.predict_proba(sentences.column("text").to_pylist())
+    best = {}
     for dim, names in model.labels.items():
-        p = proba[dim]
-        sentences = sentences.append_column(dim, pa.array(np.asarray(names, dtype=object)[p.argmax(axis=1)]
-                                                          if len(p) else [], pa.string()))
+        p = proba[dim].astype(np.float32)
+        best[dim] = p.argmax(axis=1) if len(p) else np.zeros(0, dtype=np.int64)
+        sentences = sentences.append_column(dim, pa.array(names, pa.string()).take(pa.array(best[dim])))
         for c, name in enumerate(names):
-            sentences = sentences.append_column(f"{dim}_p_{name}", pa.array(p[:, c].astype(np.float32)))
-    return sentences
+            sentences = sentences.append_column(f"{dim}_p_{name}", pa.array(p[:, c]))
+    return sentences, best
 
 
-def _article_sums(sentences: pa.Table, labels: dict[str, list[str]]) -> pa.Table:
+def _article_sums(sentences: pa.Table, labels: dict[str, list[str]], best: dict[str, np.ndarray]) -> pa.Table:
     """Per run of one article's sentences: the count, class counts and probability sums.
 
     Sums, not means, so that an article split over two parts merges exactly.
     """
-    ids = np.asarray(sentences.column("article_id").to_pylist(), dtype=object)
-    if len(ids) == 0:
+    if sentences.num_rows == 0:
         return _empty_sums(labels)
-    starts = np.r_[0, np.flatnonzero(ids[1:] != ids[:-1]) + 1]
-    columns = {"article_id": pa.array(ids[starts], pa.string())}
+    ids = sentences.column("article_id").combine_chunks()
+    changed = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)).to_numpy(zero_copy_only=False)
+    starts = np.r_[0, np.flatnonzero(changed) + 1]
     first = sentences.take(pa.array(starts))
-    for name in METADATA:
-        columns[name] = first.column(name)
-    columns["sentences"] = pa.array(np.diff(np.r_[starts, len(ids)]), pa.int64())
+    columns = {"article_id": first.column("article_id"), **{name: first.column(name) for name in METADATA},
+               "sentences": pa.array(np.diff(np.r_[starts, len(ids)]), pa.int64())}
     for dim, names in labels.items():
-        predicted = sentences.column(dim).to_numpy(zero_copy_only=False)
-        for name in names:
-            columns[f"{dim}_n_{name}"] = pa.array(np.add.reduceat((predicted == name).astype(np.int64), starts))
+        counts = np.add.reduceat(np.eye(len(names), dtype=np.int64)[best[dim]], starts, axis=0)
+        for c, name in enumerate(names):
+            columns[f"{dim}_n_{name}"] = pa.array(counts[:, c])
         for name in names:
             p = sentences.column(f"{dim}_p_{name}").to_numpy().astype(np.float64)
             columns[f"{dim}_sum_p_{name}"] = pa.array(np.add.reduceat(p, starts))
