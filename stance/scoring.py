@@ -191,8 +191,8 @@ def _prepare_out(out: Path, state: dict, resume: bool, overwrite: bool) -> dict[
                               "(finished parts are kept) or --overwrite to start again")
     elif (out / "manifest.json").is_file():
         previous = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-        same = previous.get("state") == state
-        raise StanceError(f"{out} already holds {'these' if same else 'another run' + chr(39) + 's'} scores "
+        whose = "these" if previous.get("state") == state else "another run's"
+        raise StanceError(f"{out} already holds {whose} scores "
                           f"(model {previous.get('model', {}).get('run_id')}); use another --out, or "
                           "--overwrite to replace them")
     elif out.is_dir() and any(out.iterdir()):

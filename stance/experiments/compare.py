@@ -63,10 +63,10 @@ def compare(refs: list[str], rounds: int = 1000, seed: int = 0) -> list[Comparis
                 out.append(Comparison(dim, other.run_id, cv, None, None, None, None, shared, 0))
                 continue
             y, a, b, groups = table
-            diff, low, high = paired_bootstrap(y, a, b, groups, rounds=rounds, seed=seed)
-            out.append(Comparison(dim, other.run_id, cv, float(macro_f1(y, b)),
-                                  None if other is base else diff, None if other is base else low,
-                                  None if other is base else high, shared, len(y)))
+            diff = low = high = None
+            if other is not base:  # the base against itself has nothing to resample
+                diff, low, high = paired_bootstrap(y, a, b, groups, rounds=rounds, seed=seed)
+            out.append(Comparison(dim, other.run_id, cv, float(macro_f1(y, b)), diff, low, high, shared, len(y)))
     return out
 
 
