@@ -12,8 +12,11 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -92,20 +95,22 @@ def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CH
     if not isinstance(text, str):
         return Rejected(record.origin, f"{text_field!r} is a {type(text).__name__}, not text",
                         field=text_field, raw=data)
-    if not text.strip():
+    if not text or text.isspace():
         return Rejected(record.origin, "empty article text", field=text_field, raw=data)
     if len(text) > max_chars:
         return Rejected(record.origin, f"article is {len(text):,} characters, over the limit of "
                                        f"{max_chars:,} (raise it with --max-chars)", field=text_field, raw=data)
     raw_id = data.get(fields.id) if record.default_id is None else record.default_id
     article_id = _clean(raw_id) or content_id(text)
-    meta = {name: _clean(data.get(source)) for name, source in fields.metadata.items()}
-    return Article(article_id, text, origin=record.origin, **meta)
+    return Article(article_id, text, _clean(data.get(fields.title)), _clean(data.get(fields.source)),
+                   _clean(data.get(fields.date)), _clean(data.get(fields.url)), record.origin)
 
 
 def _clean(value) -> str | None:
     if value is None:
         return None
+    if type(value) is str:
+        return value.strip() or None
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     value = str(value).strip()
@@ -124,25 +129,27 @@ def sentence_ids(article_ids: pa.Array, sentences: list[str], counts: list[int])
     the article leave them alone. A checksum repeated within an article (the same
     sentence twice, or a rare crc32 collision) gets ``~2``, ``~3``: ids stay unique.
     """
-    digests = list(map(crc32, map(str.encode, sentences)))
-    owners = pa.array(np.repeat(np.arange(len(counts)), np.array(counts, dtype=np.int64)))
-    ids = pc.binary_join_element_wise(article_ids.take(owners),
-                                      pc.cast(pa.array(digests, pa.uint32()), pa.string()), ":")
-    repeats, at = [], 0
-    for n in counts:
-        if len(set(digests[at:at + n])) != n:
-            repeats.append((at, n))
-        at += n
-    if not repeats:
+    digests = np.fromiter(map(crc32, map(str.encode, sentences)), np.uint64, len(sentences))
+    owners = np.repeat(np.arange(len(counts), dtype=np.uint64), np.asarray(counts, dtype=np.int64))
+    ids = pc.binary_join_element_wise(article_ids.take(owners), pc.cast(pa.array(digests), pa.string()), ":")
+    rank = _occurrence(owners << np.uint64(32) | digests)
+    repeated = np.flatnonzero(rank)
+    if not len(repeated):
         return ids
-    patched = ids.to_pylist()
-    for at, n in repeats:
-        seen: dict[int, int] = {}
-        for row in range(at, at + n):
-            k = seen[digests[row]] = seen.get(digests[row], 0) + 1
-            if k > 1:
-                patched[row] += f"~{k}"
-    return pa.array(patched, pa.string())
+    suffixes = np.full(len(sentences), "", dtype=object)
+    suffixes[repeated] = [f"~{k + 1}" for k in rank[repeated]]
+    return pc.binary_join_element_wise(ids, pa.array(suffixes, pa.string()), "")
+
+
+def _occurrence(keys: np.ndarray) -> np.ndarray:
+    """For each key, how many equal keys come before it (0 for a first occurrence)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    positions = np.arange(len(keys))
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if len(keys) else np.zeros(0, bool)
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[order] = positions - np.maximum.accumulate(np.where(first, positions, 0))
+    return rank
 
 
 @dataclass
@@ -151,9 +158,32 @@ class ChunkResult:
 
     read: int
     rejects: list[Rejected]
-    articles: pa.Table
-    sentences: pa.Table
+    articles: pa.Table | None
+    sentences: pa.Table | None
     text_keys: list[bytes]
+    spooled: str | None = None
+
+    def spool(self, directory: str) -> ChunkResult:
+        """Move the tables into an Arrow file in ``directory`` (in a worker): the parent reads
+        it back with one copy, where the pool's pipe would pickle and copy the tables four times."""
+        fd, name = tempfile.mkstemp(suffix=".arrow", dir=directory)
+        with os.fdopen(fd, "wb") as fh, pa.ipc.new_stream(fh, self.sentences.schema) as writer:
+            writer.write_table(self.sentences)
+        with open(name, "ab") as fh, pa.ipc.new_stream(fh, self.articles.schema) as writer:
+            writer.write_table(self.articles)
+        self.articles = self.sentences = None
+        self.spooled = name
+        return self
+
+    def unspool(self) -> ChunkResult:
+        """Read the tables back from the spool file, and delete it (in the parent)."""
+        if self.spooled:
+            with pa.memory_map(self.spooled) as source:
+                self.sentences = pa.ipc.open_stream(source).read_all()
+                self.articles = pa.ipc.open_stream(source).read_all()
+            os.unlink(self.spooled)
+            self.spooled = None
+        return self
 
 
 def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_chars: int,
@@ -169,6 +199,11 @@ def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_c
     keys = [hashlib.blake2b(a.text.strip().encode(), digest_size=12).digest() for a in articles] \
         if text_keys else []
     return ChunkResult(read, rejects, article_table, sentence_table, keys)
+
+
+def spool_chunk(chunk: Chunk, spool: str, **options) -> ChunkResult:
+    """:func:`process_chunk` for a worker of ``corpus build``: its tables come back through ``spool``."""
+    return process_chunk(chunk, **options).spool(spool)
 
 
 def reject_line(rejected: Rejected) -> str:
@@ -229,17 +264,20 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     rejects = RejectLog(out / "rejects.jsonl", strict=strict, show=progress)
     articles_tmp, sentences_tmp = out / "articles.parquet.partial", out / "sentences.parquet.partial"
     total_bytes = sum(file_size(f) for f in files)
-    work = partial(process_chunk, fields=fields or FieldMap(), max_chars=max_chars,
-                   max_sentence_chars=max_sentence_chars)
+    workers = workers or default_workers()
+    spool = tempfile.mkdtemp(prefix=".spool-", dir=out)
+    options = {"fields": fields or FieldMap(), "max_chars": max_chars, "max_sentence_chars": max_sentence_chars}
+    work = partial(spool_chunk, spool=spool, **options) if workers > 1 else partial(process_chunk, **options)
     seen = _SeenArticles()
     try:
         with pq.ParquetWriter(articles_tmp, ARTICLE_SCHEMA) as article_writer, \
                 pq.ParquetWriter(sentences_tmp, SENTENCE_SCHEMA) as sentence_writer, \
                 progress_bar("corpus build", total_bytes, enabled=progress, unit="bytes",
                              status="{articles:,} articles {sentences:,} sentences",
-                             articles=0, sentences=0) as bar:
-            chunks = _ticking(read_chunks(inputs), bar)
-            for result in ordered_map(work, chunks, workers or default_workers()):
+                             articles=0, sentences=0) as bar, \
+                closing(ordered_map(work, _ticking(read_chunks(inputs), bar), workers)) as results:
+            for result in results:
+                result.unspool()
                 counts.read += result.read
                 for rejected in result.rejects:
                     rejects.add(rejected)
@@ -255,6 +293,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
         raise
     finally:
         rejects.close()
+        shutil.rmtree(spool, ignore_errors=True)
     counts.rejected = rejects.count
     os.replace(articles_tmp, out / "articles.parquet")
     os.replace(sentences_tmp, out / "sentences.parquet")

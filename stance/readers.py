@@ -43,11 +43,6 @@ class FieldMap:
     date: str = "date"
     url: str = "url"
 
-    @property
-    def metadata(self) -> dict[str, str]:
-        """Article metadata field -> input field name."""
-        return {"title": self.title, "source": self.source, "date": self.date, "url": self.url}
-
 
 @dataclass
 class Record:

@@ -50,14 +50,15 @@ def _after_word(words: list[str], negate: bool) -> str:
 
 # The white space between two sentences, as one group (for re.split). The pattern starts
 # with a plain \\s (so the regex engine jumps from one white space to the next instead of
-# trying every character) and then looks back at the punctuation before it.
+# trying every character), then makes the two cheap checks that reject most white space
+# (punctuation before it, no lower-case continuation after it) before the costly ones.
 _AFTER_PUNCT = (
-    f"(?<=[.!?…]\\s|{_CLOSE}\\s)(?:"
+    f"(?<=[.!?…\"'”’)\\]»]\\s)(?=\\s*[^\\sa-z,;:%)\\u00df-\\u00ff])(?:"
     f"(?<=[!?…]\\s)|(?<=[!?…]{_CLOSE}\\s)|(?<=[!?…]{_CLOSE}{_CLOSE}\\s)"  # ! ? … (inside quotes too)
     f"|(?<=\\.{_CLOSE}\\s)|(?<=\\.{_CLOSE}{_CLOSE}\\s)|(?<=\\.\\.\\s)"  # said so." and ...
     f"|(?<=\\.\\s){_after_word(_TITLES, True)}{_after_word(_SOFT, True)}(?<!\\b[A-Za-z]\\.\\s)"
     f"|(?:(?<=\\b[A-Za-z]\\.\\s)|{_after_word(_SOFT, False)})(?=\\s*(?:{'|'.join(_OPENERS)})\\b)"
-    ")\\s*(?=[^\\sa-z,;:%)\\u00df-\\u00ff])"
+    ")\\s*"
 )
 _LINE_BREAK = "(?:(?<=\\n)|[^\\S\\n]*\\n)"
 _SEPARATOR = re.compile(f"(\\s(?:{_AFTER_PUNCT}|{_LINE_BREAK}\\s*))")

@@ -178,6 +178,23 @@ def test_one_and_two_workers_write_the_same_corpus(demo_articles, tmp_path):
         assert pq.read_table(tmp_path / "w1" / name).equals(pq.read_table(tmp_path / "w2" / name))
 
 
+def test_workers_agree_across_chunks_with_duplicates_and_rejects(tmp_path):
+    """Three chunks of 1,000 records: duplicates and a reused id that cross chunk boundaries are
+    dropped the same way by one worker and by two, and the workers' spool files are all gone."""
+    records = [{"id": f"a{i}", "text": f"Story {i % 1300} opens here. It ends there."} for i in range(2600)]
+    records[2500] = {"id": "a7", "text": "Reused id, other text."}
+    records[1500] = {"id": "no-text"}
+    path = write_jsonl(tmp_path / "many.jsonl", records)
+    for workers in (1, 2):
+        build_corpus([path], tmp_path / f"w{workers}", workers=workers)
+    one, two = read(tmp_path / "w1"), read(tmp_path / "w2")
+    assert one[0] == two[0] and one[1] == two[1] and one[3] == two[3]
+    assert one[2]["counts"] == two[2]["counts"] == {
+        "read": 2600, "kept": 1300, "duplicates": 1298, "rejected": 2, "sentences": 2600}
+    assert sorted(p.name for p in (tmp_path / "w2").iterdir()) == [
+        "articles.parquet", "manifest.json", "rejects.jsonl", "sentences.parquet"]
+
+
 def test_missing_input_is_a_clear_error(tmp_path):
     with pytest.raises(StanceError, match="no such file or directory"):
         build_corpus([tmp_path / "nope"], tmp_path / "out")
