@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from itertools import accumulate
+from operator import add
 
 #: Bumped whenever a rule changes, because sentence ids depend on the splits.
 SPLITTER_VERSION = "news-rules-2"
@@ -66,6 +67,11 @@ _SEPARATOR = re.compile(f"(\\s(?:{_AFTER_PUNCT}|{_LINE_BREAK}\\s*))")
 _SEPARATOR_WRAPPED = re.compile(
     f"(\\s(?:{_AFTER_PUNCT}|{_LINE_BREAK}[^\\S\\n]*\\n\\s*|{_LINE_BREAK}(?=[ \\t]*[-–—•*·▪●] )))"
 )
+# The same boundaries after punctuation, matched from the punctuation mark (kept in a group of
+# its own): the engine then skips from one mark to the next instead of stopping at every
+# space, which makes splitting about a third faster. It cannot see line breaks, so
+# :func:`_split_after_punctuation` gives up on text that has one outside its separators.
+_PUNCT_FIRST = re.compile(f"([.!?…\"'”’)\\]»])(\\s{_AFTER_PUNCT})")
 _WORD_CHAR = re.compile(r"\w")
 
 
@@ -87,7 +93,9 @@ def split_with_text(text: str, max_chars: int = 1000) -> tuple[list[int], list[i
         return [], [], []
     lead = text.index(body[0])
     wrapped = "\n" in body and _looks_hard_wrapped(body)
-    parts = (_SEPARATOR_WRAPPED if wrapped else _SEPARATOR).split(body)
+    parts = None if wrapped else _split_after_punctuation(body)
+    if parts is None:
+        parts = (_SEPARATOR_WRAPPED if wrapped else _SEPARATOR).split(body)
     bounds = list(accumulate(map(len, parts), initial=lead))
     starts, ends, sentences = bounds[0:-1:2], bounds[1::2], parts[0::2]
     if max(map(len, sentences)) > max_chars > 0 or not all(map(_WORD_CHAR.search, sentences)):
@@ -97,6 +105,19 @@ def split_with_text(text: str, max_chars: int = 1000) -> tuple[list[int], list[i
         starts, ends = [s for s, _ in spans], [e for _, e in spans]
         sentences = [text[s:e] for s, e in spans]
     return starts, ends, sentences
+
+
+def _split_after_punctuation(body: str) -> list[str] | None:
+    """``_SEPARATOR.split(body)`` when every boundary follows punctuation, else None."""
+    parts = _PUNCT_FIRST.split(body)
+    separators = parts[2::3]
+    if "\n" in body and body.count("\n") != "".join(separators).count("\n"):
+        return None  # a line break inside a piece: a boundary only _SEPARATOR finds
+    pieces = [""] * (2 * len(separators) + 1)
+    pieces[0:-1:2] = map(add, parts[0::3], parts[1::3])
+    pieces[1::2] = separators
+    pieces[-1] = parts[-1]
+    return pieces
 
 
 def _merge_fragments(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

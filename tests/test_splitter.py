@@ -2,7 +2,7 @@
 
 import pytest
 
-from stance.splitter import split_sentences
+from stance.splitter import _SEPARATOR, _split_after_punctuation, split_sentences
 
 
 def sentences(text: str, **kw) -> list[str]:
@@ -45,6 +45,29 @@ def sentences(text: str, **kw) -> list[str]:
 )
 def test_news_hazards(text, expected):
     assert sentences(text) == expected
+    assert _split_after_punctuation(text) == _SEPARATOR.split(text)  # the fast route was taken
+
+
+@pytest.mark.parametrize("text", [
+    "Headline without a stop\nThe envoys met. They talked.",
+    "The envoys met Mr. \nHale today.",
+    "The envoys met.\nMr.\nHale agreed.",
+    "Key points\n- Tariffs fall",
+])
+def test_line_breaks_that_end_a_sentence_take_the_full_route(text):
+    """A boundary at a bare line break is invisible from the punctuation: the fast route says so."""
+    assert _split_after_punctuation(text) is None
+    assert len(sentences(text)) == len(_SEPARATOR.split(text)) // 2 + 1
+
+
+def test_both_routes_agree_on_the_seed_articles(seed_dir):
+    fast = 0
+    for path in sorted(seed_dir.glob("*.txt")):
+        body = path.read_text(encoding="utf-8").strip()
+        quick = _split_after_punctuation(body)
+        assert quick is None or quick == _SEPARATOR.split(body), path.name
+        fast += quick is not None
+    assert fast  # at least one article went the fast way
 
 
 def test_lines_and_bullets_are_boundaries():
