@@ -92,8 +92,9 @@ def split_with_text(text: str, max_chars: int = 1000) -> tuple[list[int], list[i
     if not body:
         return [], [], []
     lead = text.index(body[0])
-    wrapped = "\n" in body and _looks_hard_wrapped(body)
-    parts = None if wrapped else _split_after_punctuation(body)
+    line_breaks = body.count("\n")
+    wrapped = line_breaks >= 3 and _looks_hard_wrapped(body, line_breaks)
+    parts = None if wrapped else _split_after_punctuation(body, line_breaks)
     if parts is None:
         parts = (_SEPARATOR_WRAPPED if wrapped else _SEPARATOR).split(body)
     bounds = list(accumulate(map(len, parts), initial=lead))
@@ -107,11 +108,11 @@ def split_with_text(text: str, max_chars: int = 1000) -> tuple[list[int], list[i
     return starts, ends, sentences
 
 
-def _split_after_punctuation(body: str) -> list[str] | None:
+def _split_after_punctuation(body: str, line_breaks: int) -> list[str] | None:
     """``_SEPARATOR.split(body)`` when every boundary follows punctuation, else None."""
     parts = _PUNCT_FIRST.split(body)
     separators = parts[2::3]
-    if "\n" in body and body.count("\n") != "".join(separators).count("\n"):
+    if line_breaks and line_breaks != "".join(separators).count("\n"):
         return None  # a line break inside a piece: a boundary only _SEPARATOR finds
     pieces = [""] * (2 * len(separators) + 1)
     pieces[0:-1:2] = map(add, parts[0::3], parts[1::3])
@@ -157,9 +158,9 @@ def _cut_long(text: str, span: tuple[int, int], max_chars: int) -> Iterator[tupl
         yield start, end
 
 
-def _looks_hard_wrapped(text: str) -> bool:
-    """True when single line breaks mostly fall mid-sentence (text wrapped at a fixed width)."""
-    breaks = text.count("\n")
+def _looks_hard_wrapped(text: str, breaks: int) -> bool:
+    """True when single line breaks (``breaks`` in all) mostly fall mid-sentence (text wrapped
+    at a fixed width)."""
     if breaks < 3 or breaks <= 2 * text.count("\n\n"):  # paragraphs, not wrapped lines
         return False
     lines = text.split("\n")
