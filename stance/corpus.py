@@ -161,6 +161,7 @@ class ChunkResult:
     articles: pa.Table | None
     sentences: pa.Table | None
     text_keys: list[bytes]
+    texts: list[str] | None = None  # the sentences' text as Python strings, for a scorer in this process
     spooled: str | None = None
 
     def spool(self, directory: str) -> ChunkResult:
@@ -171,7 +172,7 @@ class ChunkResult:
             writer.write_table(self.sentences)
         with open(name, "ab") as fh, pa.ipc.new_stream(fh, self.articles.schema) as writer:
             writer.write_table(self.articles)
-        self.articles = self.sentences = None
+        self.articles = self.sentences = self.texts = None
         self.spooled = name
         return self
 
@@ -195,10 +196,10 @@ def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_c
         read += 1
         item = record if isinstance(record, Rejected) else to_article(record, fields, max_chars)
         (rejects if isinstance(item, Rejected) else articles).append(item)
-    article_table, sentence_table = split_batch(articles, max_sentence_chars)
+    article_table, sentence_table, texts = split_batch(articles, max_sentence_chars)
     keys = [hashlib.blake2b(a.text.strip().encode(), digest_size=12).digest() for a in articles] \
         if text_keys else []
-    return ChunkResult(read, rejects, article_table, sentence_table, keys)
+    return ChunkResult(read, rejects, article_table, sentence_table, keys, texts)
 
 
 def spool_chunk(chunk: Chunk, spool: str, **options) -> ChunkResult:
@@ -365,8 +366,9 @@ def file_size(path: Path) -> int:
         return 0
 
 
-def split_batch(batch: list[Article], max_sentence_chars: int = MAX_SENTENCE_CHARS) -> tuple[pa.Table, pa.Table]:
-    """The article and sentence tables of a batch (runs in a worker process).
+def split_batch(batch: list[Article], max_sentence_chars: int = MAX_SENTENCE_CHARS
+                ) -> tuple[pa.Table, pa.Table, list[str]]:
+    """The article and sentence tables of a batch, and the sentences' text (runs in a worker process).
 
     Only the split itself is per article; the sentence columns are built with Arrow
     kernels, because per-sentence Python is what would make corpus building slow.
@@ -395,4 +397,4 @@ def split_batch(batch: list[Article], max_sentence_chars: int = MAX_SENTENCE_CHA
         "text": pa.array(sentences, pa.string()),
         **{m: articles[m].take(owners) for m in METADATA},
     }
-    return articles, pa.table(columns, schema=SENTENCE_SCHEMA)
+    return articles, pa.table(columns, schema=SENTENCE_SCHEMA), sentences

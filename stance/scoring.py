@@ -297,11 +297,12 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
     index, chunk = part
     if isinstance(chunk, SentenceChunk):
         read, rejects, sentences = _clean_sentences(chunk)
+        texts = sentences.column("text").to_pylist()
     else:
         result = process_chunk(chunk, job.fields, job.max_chars, job.max_sentence_chars, text_keys=False)
-        read, rejects, sentences = result.read, result.rejects, result.sentences
+        read, rejects, sentences, texts = result.read, result.rejects, result.sentences, result.texts
     model = _model(job.run_path)
-    sentences, best = _with_predictions(sentences, model)
+    sentences, best = _with_predictions(sentences, texts, model)
     articles = _article_sums(sentences, model.labels, best)
     parts = Path(job.parts)
     _write_atomic(parts / f"sentences-{index:06d}.{job.format}",
@@ -338,9 +339,10 @@ def _clean_sentences(chunk: SentenceChunk) -> tuple[int, list[Rejected], pa.Tabl
     return chunk.table.num_rows, rejects, table
 
 
-def _with_predictions(sentences: pa.Table, model) -> tuple[pa.Table, dict[str, np.ndarray]]:
-    """The sentences with each dimension's label and class probabilities; also the label indices."""
-    proba = model.predict_proba(sentences.column("text").to_pylist())
+def _with_predictions(sentences: pa.Table, texts: list[str], model) -> tuple[pa.Table, dict[str, np.ndarray]]:
+    """The sentences with each dimension's label and class probabilities (predicted from ``texts``,
+    their text column as Python strings); also the label indices."""
+    proba = model.predict_proba(texts)
     best = {}
     for dim, names in model.labels.items():
         p = proba[dim].astype(np.float32)
