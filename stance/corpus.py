@@ -266,9 +266,9 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     articles_tmp, sentences_tmp = out / "articles.parquet.partial", out / "sentences.parquet.partial"
     total_bytes = sum(file_size(f) for f in files)
     workers = workers or default_workers()
-    spool = tempfile.mkdtemp(prefix=".spool-", dir=out)
     options = {"fields": fields or FieldMap(), "max_chars": max_chars, "max_sentence_chars": max_sentence_chars}
-    work = partial(spool_chunk, spool=spool, **options) if workers > 1 else partial(process_chunk, **options)
+    spool = tempfile.mkdtemp(prefix=".spool-", dir=out) if workers > 1 else None
+    work = partial(spool_chunk, spool=spool, **options) if spool else partial(process_chunk, **options)
     seen = _SeenArticles()
     try:
         with pq.ParquetWriter(articles_tmp, ARTICLE_SCHEMA) as article_writer, \
@@ -294,7 +294,8 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
         raise
     finally:
         rejects.close()
-        shutil.rmtree(spool, ignore_errors=True)
+        if spool:
+            shutil.rmtree(spool, ignore_errors=True)
     counts.rejected = rejects.count
     os.replace(articles_tmp, out / "articles.parquet")
     os.replace(sentences_tmp, out / "sentences.parquet")
