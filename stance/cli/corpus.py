@@ -17,21 +17,32 @@ def field_option(name: str):
                         rich_help_panel="Input field names")
 
 
+# The options of every command that reads articles (`corpus build`, `score`), defined once.
+IdField = Annotated[str, field_option("id")]
+TextField = Annotated[str, field_option("text")]
+TitleField = Annotated[str, field_option("title")]
+SourceField = Annotated[str, field_option("source")]
+DateField = Annotated[str, field_option("date")]
+UrlField = Annotated[str, field_option("url")]
+MaxChars = Annotated[int, typer.Option(help="Reject articles longer than this many characters.")]
+MaxSentenceChars = Annotated[int, typer.Option(help="Cut sentences longer than this at a space.")]
+
+
 @corpus_app.command("build")
 def build(
     inputs: Annotated[list[Path], typer.Argument(help="Files or directories: .txt (one article each), "
                                                   ".jsonl, .csv, .parquet, or a saved Hugging Face dataset.",
                                                   show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the corpus files.")],
-    id_field: Annotated[str, field_option("id")] = "id",
-    text_field: Annotated[str, field_option("text")] = "text",
-    title_field: Annotated[str, field_option("title")] = "title",
-    source_field: Annotated[str, field_option("source")] = "source",
-    date_field: Annotated[str, field_option("date")] = "date",
-    url_field: Annotated[str, field_option("url")] = "url",
+    id_field: IdField = "id",
+    text_field: TextField = "text",
+    title_field: TitleField = "title",
+    source_field: SourceField = "source",
+    date_field: DateField = "date",
+    url_field: UrlField = "url",
     strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of rejecting it.")] = False,
-    max_chars: Annotated[int, typer.Option(help="Reject articles longer than this many characters.")] = MAX_ARTICLE_CHARS,
-    max_sentence_chars: Annotated[int, typer.Option(help="Cut sentences longer than this at a space.")] = MAX_SENTENCE_CHARS,
+    max_chars: MaxChars = MAX_ARTICLE_CHARS,
+    max_sentence_chars: MaxSentenceChars = MAX_SENTENCE_CHARS,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Processes that split sentences "
                                          "(default: all cores).", show_default=False)] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from stance.cli._app import app
-from stance.cli.corpus import field_option
+from stance.cli.corpus import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField,
+                               TitleField, UrlField)
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
 from stance.progress import stderr
 from stance.readers import CHUNK_RECORDS, FieldMap
@@ -27,14 +28,14 @@ def score_command(
     format: Annotated[str, typer.Option("--format", "-f", help="parquet, jsonl or csv.")] = "parquet",
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run in --out, keeping its done parts.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace what --out holds.")] = False,
-    id_field: Annotated[str, field_option("id")] = "id",
-    text_field: Annotated[str, field_option("text")] = "text",
-    title_field: Annotated[str, field_option("title")] = "title",
-    source_field: Annotated[str, field_option("source")] = "source",
-    date_field: Annotated[str, field_option("date")] = "date",
-    url_field: Annotated[str, field_option("url")] = "url",
-    max_chars: Annotated[int, typer.Option(help="Reject articles longer than this many characters.")] = MAX_ARTICLE_CHARS,
-    max_sentence_chars: Annotated[int, typer.Option(help="Cut sentences longer than this at a space.")] = MAX_SENTENCE_CHARS,
+    id_field: IdField = "id",
+    text_field: TextField = "text",
+    title_field: TitleField = "title",
+    source_field: SourceField = "source",
+    date_field: DateField = "date",
+    url_field: UrlField = "url",
+    max_chars: MaxChars = MAX_ARTICLE_CHARS,
+    max_sentence_chars: MaxSentenceChars = MAX_SENTENCE_CHARS,
     chunk_size: Annotated[int, typer.Option(help="Articles per part: the unit of work and of resuming.")] = CHUNK_RECORDS,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
