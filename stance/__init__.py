@@ -1,7 +1,8 @@
 """stance: label, train and score stance in news sentences about US-China relations.
 
 The main entry points, imported on first use so that ``import stance`` stays fast:
-``stance.build_corpus``, ``stance.load_run``, ``stance.score``, ``stance.report``;
+``stance.build_corpus``, ``stance.load_run``, ``stance.score``, ``stance.estimate``,
+``stance.report``;
 training is ``stance.experiments.run``.
 """
 
@@ -12,6 +13,7 @@ _LAZY = {
     "load_run": ("stance.experiments.runs", "load_run"),
     "score": ("stance.scoring", "score"),
     "report": ("stance.report", "report"),
+    "estimate": ("stance.estimate", "estimate"),
 }
 
 

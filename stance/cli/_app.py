@@ -22,6 +22,10 @@ labels_app = typer.Typer(help="Label in Label Studio: push sentences (random, di
                          "annotations, agreement, import, pre-annotate with a run, replay active learning.",
                          no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
+audit_app = typer.Typer(help="Audit the scores: a random sample of scored sentences for people to label, so that "
+                        "`stance estimate --audit` gives intervals that hold whatever the model's errors.",
+                        no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 CONNECTION = "Label Studio connection"
 

@@ -65,10 +65,7 @@ def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all
         from stance.experiments.runs import load_run
         run = load_run(model, schema)
     sentences = read_sentences(corpus)
-    proj, created = ensure_project(studio, project, schema, update_config)
-    # keyed by creation time too: a wiped server can hand out the same project id again
-    stamp = "".join(ch for ch in str(proj.created_at or "") if ch.isdigit())
-    ledger = Ledger(Path(ledger_dir) / server_key(studio) / f"project-{proj.id}-{stamp}.txt")
+    proj, created, ledger = open_project(studio, project, schema, update_config, ledger_dir)
     present = ledger.sync(studio, proj.id)
     candidates = matching(sentences["text"], list(terms))
     fresh = [i for i in candidates if sentences["sentence_id"][i] not in present]
@@ -90,14 +87,28 @@ def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all
     tasks = build_tasks(sentences, fresh, context)
     if run is not None:
         tasks = with_predictions(tasks, run)
-    with progress_bar(f"push to {project}", len(tasks), enabled=progress) as bar:
+    send_tasks(studio, proj.id, ledger, tasks, f"push to {project}", progress)
+    return PushResult(proj.id, created, len(candidates), already, len(tasks))
+
+
+def open_project(studio: Studio, project: str, schema: Schema, update_config: bool, ledger_dir: str | Path):
+    """The project (created from the schema on first use), whether it was created, and its ledger."""
+    proj, created = ensure_project(studio, project, schema, update_config)
+    # keyed by creation time too: a wiped server can hand out the same project id again
+    stamp = "".join(ch for ch in str(proj.created_at or "") if ch.isdigit())
+    return proj, created, Ledger(Path(ledger_dir) / server_key(studio) / f"project-{proj.id}-{stamp}.txt")
+
+
+def send_tasks(studio: Studio, project_id: int, ledger: "Ledger", tasks: list[dict], description: str,
+               progress: bool) -> None:
+    """Import ``tasks`` in batches, recording each batch in the ledger as soon as the server has it."""
+    with progress_bar(description, len(tasks), enabled=progress) as bar:
         for start in range(0, len(tasks), BATCH):
             batch = tasks[start:start + BATCH]
-            with errors_explained(studio, f"importing tasks into project {proj.id}"):
-                answer = studio.client.projects.import_tasks(id=proj.id, request=batch, return_task_ids=True)
+            with errors_explained(studio, f"importing tasks into project {project_id}"):
+                answer = studio.client.projects.import_tasks(id=project_id, request=batch, return_task_ids=True)
             ledger.add([t.get("data", t)["sentence_id"] for t in batch], max(answer.task_ids or [0]))
             bar.advance(len(batch))
-    return PushResult(proj.id, created, len(candidates), already, len(tasks))
 
 
 def read_sentences(corpus: str | Path) -> dict[str, list]:

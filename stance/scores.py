@@ -1,0 +1,92 @@
+"""Reading a directory written by ``stance score``: its manifest, chosen sentence columns,
+and the groups (``by`` fields, and time periods) that estimates and audits are made over."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+
+from stance.errors import StanceError
+
+PERIODS = ("day", "week", "month")
+FREQUENCY = {"day": "D", "week": "W", "month": "M"}
+MISSING = "(missing)"
+UNDATED = "undated"
+
+
+@dataclass
+class Scores:
+    path: Path
+    manifest: dict
+
+    @property
+    def format(self) -> str:
+        return self.manifest.get("format", "parquet")
+
+    @property
+    def labels(self) -> dict[str, list[str]]:
+        return self.manifest["model"]["labels"]
+
+    @property
+    def run_path(self) -> str:
+        return self.manifest["model"]["path"]
+
+    def columns(self) -> list[str]:
+        if self.format == "parquet":
+            return ds.dataset(self.path / "sentences.parquet", format="parquet").schema.names
+        return list(self.sentences(None).columns)
+
+    def sentences(self, columns: list[str] | None) -> pd.DataFrame:
+        """The sentence table (only ``columns``, when given), in the order it was scored."""
+        path = self.path / f"sentences.{self.format}"
+        if self.format == "parquet":
+            return ds.dataset(path, format="parquet").to_table(columns=columns).to_pandas()
+        frame = pd.read_csv(path) if self.format == "csv" else pd.read_json(path, lines=True, dtype=False)
+        return frame if columns is None else frame[columns]
+
+
+def open_scores(path: str | Path) -> Scores:
+    path = Path(path)
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        raise StanceError(f"{path}: no manifest.json; is it a directory written by `stance score`?")
+    return Scores(path, json.loads(manifest.read_text(encoding="utf-8")))
+
+
+def check_fields(scores: Scores, fields: list[str]) -> None:
+    """Refuse grouping fields the sentences do not carry, naming the ones they do."""
+    have = scores.columns()
+    for field in fields:
+        if not field:
+            raise StanceError("a grouping field name is empty")
+        if field not in have:
+            usable = [c for c in have if "_p_" not in c and c not in scores.labels and c not in ("start", "end",
+                                                                                                 "index", "text")]
+            raise StanceError(f"{scores.path}: the scored sentences have no field {field!r}; "
+                              f"they have {', '.join(usable)}")
+
+
+def group_keys(frame: pd.DataFrame, by: list[str], period: str | None = None) -> pd.DataFrame:
+    """One column per ``by`` field (missing values as ``(missing)``), and ``period`` (the start
+    date of the day, week or month; ``undated`` where the date does not parse)."""
+    keys = pd.DataFrame(index=frame.index)
+    for field in by:
+        values = frame[field].astype("string").str.strip()
+        if values.isna().all() or (values.fillna("") == "").all():
+            raise StanceError(f"the field {field!r} is empty in every sentence: there is nothing to group by")
+        keys[field] = values.replace("", pd.NA).fillna(MISSING).astype(str)
+    if period:
+        if period not in PERIODS:
+            raise StanceError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+        if "date" not in frame:
+            raise StanceError("grouping by period needs dates, and the scored sentences have no date field")
+        dates = pd.to_datetime(frame["date"], errors="coerce", utc=True, format="mixed")
+        if dates.isna().all():
+            raise StanceError("grouping by period needs dates, and no sentence has a date that parses")
+        starts = dates.dt.tz_localize(None).dt.to_period(FREQUENCY[period]).dt.start_time.dt.strftime("%Y-%m-%d")
+        keys["period"] = starts.fillna(UNDATED)
+    return keys
