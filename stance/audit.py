@@ -96,48 +96,64 @@ def draw(keys: pd.DataFrame, n: int, allocation: str = "equal", seed: int = 0) -
     return np.concatenate(rows), strata
 
 
-def audit_push(studio, scores: str | Path, project: str, n: int, *, by: list[str] | None = None,
-               allocation: str = "equal", seed: int = 0, context: int = 2, ledger_dir=None,
-               progress: bool = False) -> AuditResult:
-    """Draw (or redraw, identically) the audit of ``scores`` and push it to ``project`` without predictions.
+@dataclass
+class AuditPlan:
+    """A drawn audit: the scored sentences it was drawn from, the drawn rows, and the design."""
 
-    ``n`` is the total sample size, split over the groups of ``by`` (default: by
-    source) equally, or in proportion to their sizes. Re-running adds nothing.
-    """
-    from stance.labels.push import LEDGER_DIR, build_tasks, open_project, send_tasks
-    from stance.schema import load_schema
+    scores: Path
+    sentences: dict[str, list]
+    rows: np.ndarray
+    design: dict
 
+    def write(self, **extra) -> Path:
+        """Save the design as ``audit.json`` beside the scores, with the drawn sentence ids."""
+        path = self.scores / DESIGN_FILE
+        ids = [self.sentences["sentence_id"][i] for i in self.rows]
+        path.write_text(json.dumps({**self.design, **extra, "sentence_ids": ids}, indent=1) + "\n", encoding="utf-8")
+        return path
+
+
+def plan(scores: str | Path, n: int, *, by: list[str] | None = None, allocation: str = "equal",
+         seed: int = 0) -> AuditPlan:
+    """Draw the audit of ``scores`` (nothing is written): ``n`` sentences in all, split over the
+    groups of ``by`` (default: by source) equally or in proportion to their sizes."""
     if n < 1:
         raise StanceError(f"the audit needs at least one sentence, not {n}")
     by = ["source"] if by is None else list(by)
     opened = open_scores(scores)
-    check_fields(opened, by)
-    columns = list(dict.fromkeys(["sentence_id", "article_id", "text", "title", "source", "date", "url", *by]))
-    frame = opened.sentences([c for c in columns if c in opened.columns()])
-    if frame.empty:
-        raise StanceError(f"{opened.path}: the scores hold no sentences to audit")
+    check_fields(opened, by)  # also refuses scores without sentences
+    have = opened.columns()
+    fields = ("sentence_id", "article_id", "text", "title", "source", "date", "url")
+    frame = opened.sentences([c for c in dict.fromkeys([*fields, *by]) if c in have])
     rows, strata = draw(group_keys(frame, by), n, allocation, seed)
     design = {"kind": "stance.audit", "seed": seed, "by": by, "allocation": allocation, "n": n,
-              "project": project, "run_id": opened.manifest["model"]["run_id"], "sentences": len(frame),
-              "strata": strata}
-    previous = read_design(opened.path)
-    if previous is not None:
-        same = {k: previous.get(k) for k in design}
-        if same != design:
-            changed = sorted(k for k in design if previous.get(k) != design[k])
-            raise StanceError(f"{opened.path / DESIGN_FILE} holds an audit drawn differently (it differs in "
-                              f"{', '.join(changed)}); an audit keeps its design: score into a new directory "
-                              "for another one, or delete that file first")
-    sentences = {c: frame[c].tolist() if c in frame else [None] * len(frame)
-                 for c in ("sentence_id", "article_id", "text", "title", "source", "date", "url")}
-    schema = load_schema()
-    proj, created, ledger = open_project(studio, project, schema, False, ledger_dir or LEDGER_DIR)
+              "run_id": opened.manifest["model"]["run_id"], "sentences": len(frame), "strata": strata}
+    sentences = {c: frame[c].tolist() if c in frame else [None] * len(frame) for c in fields}
+    return AuditPlan(opened.path, sentences, rows, design)
+
+
+def audit_push(studio, scores: str | Path, project: str, n: int, *, by: list[str] | None = None,
+               allocation: str = "equal", seed: int = 0, context: int = 2, ledger_dir=None,
+               progress: bool = False) -> AuditResult:
+    """Draw (or redraw, identically) the audit of ``scores`` and push it to ``project`` without
+    predictions; see :func:`plan`. Re-running adds nothing."""
+    from stance.labels.push import LEDGER_DIR, build_tasks, open_project, send_tasks
+    from stance.schema import load_schema
+
+    drawn = plan(scores, n, by=by, allocation=allocation, seed=seed)
+    drawn.design["project"] = project
+    previous = read_design(drawn.scores)
+    if previous is not None and any(previous.get(k) != v for k, v in drawn.design.items()):
+        changed = sorted(k for k, v in drawn.design.items() if previous.get(k) != v)
+        raise StanceError(f"{drawn.scores / DESIGN_FILE} holds an audit drawn differently (it differs in "
+                          f"{', '.join(changed)}); an audit keeps its design: score into a new directory for "
+                          "another one, or delete that file first")
+    proj, _, ledger = open_project(studio, project, load_schema(), False, ledger_dir or LEDGER_DIR)
     present = ledger.sync(studio, proj.id)
-    design.update(created=(previous or {}).get("created")
-                  or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                  project_id=proj.id, url=studio.url, sentence_ids=[sentences["sentence_id"][i] for i in rows])
-    path = opened.path / DESIGN_FILE
-    path.write_text(json.dumps(design, indent=1) + "\n", encoding="utf-8")
-    fresh = [int(i) for i in rows if sentences["sentence_id"][i] not in present]
-    send_tasks(studio, proj.id, ledger, build_tasks(sentences, fresh, context), f"audit to {project}", progress)
-    return AuditResult(path, proj.id, len(rows), len(fresh), strata)
+    created = (previous or {}).get("created") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    path = drawn.write(created=created, project_id=proj.id, url=studio.url)
+    ids = drawn.sentences["sentence_id"]
+    fresh = [int(i) for i in drawn.rows if ids[i] not in present]
+    send_tasks(studio, proj.id, ledger, build_tasks(drawn.sentences, fresh, context), f"audit to {project}",
+               progress)
+    return AuditResult(path, proj.id, len(drawn.rows), len(fresh), drawn.design["strata"])

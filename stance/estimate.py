@@ -70,14 +70,12 @@ def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str]
         raise StanceError(f"the method must be one of {', '.join(quantify.METHODS)}, not {method!r}")
     by = list(by or [])
     opened = open_scores(scores)
-    check_fields(opened, by)
+    check_fields(opened, by)  # also refuses scores without sentences
     labels = opened.labels
     references = _references(model or opened.run_path, labels)
     wanted = ["sentence_id", "article_id", *by, *(["date"] if period and "date" not in by else []),
               *(f"{dim}_p_{name}" for dim, names in labels.items() for name in names)]
     frame = opened.sentences(list(dict.fromkeys(wanted)))
-    if frame.empty:
-        raise StanceError(f"{opened.path}: the scores hold no sentences: there is nothing to estimate")
     keys = group_keys(frame, by, period)
     key_columns = list(keys.columns)
     grouping = keys.groupby(key_columns, sort=True, dropna=False).ngroup().to_numpy() if key_columns \

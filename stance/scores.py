@@ -36,15 +36,22 @@ class Scores:
         return self.manifest["model"]["path"]
 
     def columns(self) -> list[str]:
+        """The sentence fields; none when nothing was scored."""
         if self.format == "parquet":
-            return ds.dataset(self.path / "sentences.parquet", format="parquet").schema.names
+            dataset = ds.dataset(self.path / "sentences.parquet", format="parquet")
+            return dataset.schema.names if dataset.files else []
         return list(self.sentences(None).columns)
 
     def sentences(self, columns: list[str] | None) -> pd.DataFrame:
         """The sentence table (only ``columns``, when given), in the order it was scored."""
         path = self.path / f"sentences.{self.format}"
         if self.format == "parquet":
-            return ds.dataset(path, format="parquet").to_table(columns=columns).to_pandas()
+            dataset = ds.dataset(path, format="parquet")
+            if not dataset.files:
+                return pd.DataFrame(columns=columns or [])
+            return dataset.to_table(columns=columns).to_pandas()
+        if path.stat().st_size == 0:
+            return pd.DataFrame(columns=columns or [])
         frame = pd.read_csv(path) if self.format == "csv" else pd.read_json(path, lines=True, dtype=False)
         return frame if columns is None else frame[columns]
 
@@ -60,6 +67,8 @@ def open_scores(path: str | Path) -> Scores:
 def check_fields(scores: Scores, fields: list[str]) -> None:
     """Refuse grouping fields the sentences do not carry, naming the ones they do."""
     have = scores.columns()
+    if not have:
+        raise StanceError(f"{scores.path}: the scores hold no sentences")
     for field in fields:
         if not field:
             raise StanceError("a grouping field name is empty")

@@ -88,3 +88,34 @@ def default_run(demo_labels, tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("runs")
     return run(Path(__file__).resolve().parents[1] / "experiments" / "default.toml", demo_labels, out=root).path
+
+
+@pytest.fixture(scope="session")
+def demo_scores(default_run, demo_articles, tmp_path_factory) -> Path:
+    """The demo articles scored by the default run (read-only: copy before changing)."""
+    from stance.scoring import score
+
+    out = tmp_path_factory.mktemp("scores") / "demo"
+    score([demo_articles], default_run, out, workers=1)
+    return out
+
+
+def gold_audit(scores: Path, sentence_ids: list[str], out: Path) -> Path:
+    """A labelled dataset of the demo's gold labels for ``sentence_ids`` of ``scores``, as a pulled
+    audit would be (one annotator)."""
+    import json
+
+    import pandas as pd
+
+    from stance.labels.dataset import Annotation, Sentence, write_dataset
+    from stance.schema import load_schema
+
+    gold = {r["sentence_id"]: r for r in map(json.loads, (demo_dir() / "gold.jsonl").read_text().splitlines())}
+    frame = pd.read_parquet(scores / "sentences.parquet", columns=["sentence_id", "article_id", "text"])
+    frame = frame.set_index("sentence_id").loc[sentence_ids]
+    schema = load_schema()
+    sentences = [Sentence(sid, row.article_id, row.text,
+                          [Annotation(sid, "auditor", {d.name: gold[sid][d.name] for d in schema.dimensions})])
+                 for sid, row in frame.iterrows()]
+    write_dataset(sentences, schema, out)
+    return out

@@ -20,13 +20,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--hide-scrollbars"]
 
 
-@pytest.fixture(scope="module")
-def demo_scores(default_run, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("scores") / "demo"
-    score([demo_dir() / "articles.jsonl"], default_run, out, workers=1)
-    return out
-
-
 def _images(page: str) -> int:
     return page.count("data:image/png;base64,")
 

@@ -1,0 +1,194 @@
+"""``stance estimate``: rows per group x dimension x class, formats, audits with and without a design,
+thin cells, and one clear sentence for each kind of bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import gold_audit
+
+from stance import quantify
+from stance.audit import plan
+from stance.errors import StanceError
+from stance.estimate import COLUMNS, estimate, read_estimates
+from stance.resources import demo_dir
+
+
+@pytest.fixture()
+def scores(demo_scores, tmp_path) -> Path:
+    """A copy of the demo scores that a test may add an audit design to."""
+    return Path(shutil.copytree(demo_scores, tmp_path / "scores"))
+
+
+def test_one_row_per_group_dimension_class_with_counts(demo_scores):
+    result = estimate(demo_scores, by=["source"], replicates=200)
+    assert list(result.columns) == ["source", *COLUMNS]
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet")
+    labels = json.loads((demo_scores / "manifest.json").read_text())["model"]["labels"]
+    assert len(result) == sentences["source"].nunique() * sum(len(v) for v in labels.values())
+    for (source, dim), cell in result.groupby(["source", "dimension"]):
+        members = sentences[sentences.source == source]
+        assert list(cell["class"]) == labels[dim]
+        assert (cell.n_sentences == len(members)).all() and (cell.n_articles == members.article_id.nunique()).all()
+        assert cell.estimate.sum() == pytest.approx(1.0)       # corrected shares still sum to one
+        assert ((cell.low <= cell.estimate) & (cell.estimate <= cell.high)).all()
+        assert (cell.n_audit == 0).all() and cell.method.str.startswith("EM prior adjustment").all()
+        assert (cell.flag == "few_articles").all()              # 6 to 10 articles per source, fewer than 20
+
+
+def test_estimates_equal_the_estimator_on_the_same_arrays(demo_scores, default_run):
+    """The command adds grouping and bookkeeping, nothing else: the same arrays give the same numbers."""
+    result = estimate(demo_scores, by=["source"], method="pacc", replicates=50)
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet")
+    cv = pd.read_parquet(Path(default_run) / "cv_predictions.parquet")
+    names = ["conciliatory", "adversarial", "neutral"]
+    known = cv.tone_true.notna()
+    reference = quantify.Reference(cv.loc[known, [f"tone_p_{n}" for n in names]].to_numpy(),
+                                   cv.loc[known, "tone_true"].map(names.index).to_numpy())
+    groups = pd.factorize(sentences.source, sort=True)[0]
+    direct = quantify.estimate_groups(sentences[[f"tone_p_{n}" for n in names]].to_numpy(np.float64), groups,
+                                      pd.factorize(sentences.article_id)[0], reference, "pacc", replicates=50)
+    tone = result[result.dimension == "tone"]
+    assert tone.estimate.to_numpy() == pytest.approx(direct.estimate.ravel())
+
+
+def test_formats_follow_the_extension_and_read_back(demo_scores, tmp_path):
+    frames = {}
+    for suffix in (".csv", ".parquet", ".json"):
+        estimate(demo_scores, tmp_path / f"e{suffix}", by=["source"], period="month", replicates=50)
+        frames[suffix] = read_estimates(tmp_path / f"e{suffix}")
+    for frame in frames.values():
+        assert list(frame.columns) == ["source", "period", *COLUMNS]
+        assert frame["period"].str.match(r"2026-0[1-7]-01").all()
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), frames[".parquet"].reset_index(drop=True),
+                                      check_dtype=False)
+
+
+def test_no_grouping_gives_one_group_and_min_articles_sets_the_flag(demo_scores):
+    whole = estimate(demo_scores, replicates=50)
+    assert list(whole.columns) == COLUMNS and (whole.n_articles == 30).all() and (whole.flag == "").all()
+    strict = estimate(demo_scores, replicates=50, min_articles=31)
+    assert (strict.flag == "few_articles").all()
+
+
+def test_audit_without_design_is_a_random_sample_within_each_group(demo_scores, tmp_path):
+    ids = pd.read_parquet(demo_scores / "sentences.parquet").sentence_id.iloc[::3].tolist()
+    audit = gold_audit(demo_scores, ids, tmp_path / "audit")
+    result = estimate(demo_scores, by=["source"], audit=audit, replicates=50)
+    assert result.n_audit.groupby([result.dimension, result["class"]]).sum().eq(len(ids)).all()
+    assert result.method.str.contains("simple random sample within each group").all()
+    assert ((result.low <= result.estimate) & (result.estimate <= result.high)).all()
+    assert ((0 <= result.low) & (result.high <= 1)).all()
+
+
+def test_audit_with_design_weights_each_stratum(scores, tmp_path):
+    drawn = plan(scores, 40, by=["source"], seed=3)
+    assert [s["sample"] for s in drawn.design["strata"]] == [10, 10, 10, 10]  # equal allocation
+    drawn.write()
+    ids = [drawn.sentences["sentence_id"][i] for i in drawn.rows]
+    audit = gold_audit(scores, ids, tmp_path / "audit")
+    whole = estimate(scores, audit=audit, replicates=50)
+    assert whole.method.str.contains("stratified random audit by source").all()
+    assert (whole.n_audit == 40).all()
+    # with the model switched off (coefficient 0) the whole-corpus share is the stratified mean:
+    # sum over sources of N_h * (share among its 10 audited) / N
+    sentences = pd.read_parquet(scores / "sentences.parquet")
+    gold = {r["sentence_id"]: r for r in map(json.loads, (demo_dir() / "gold.jsonl").read_text().splitlines())}
+    audited = sentences.set_index("sentence_id").loc[ids]
+    adversarial = audited.index.map(lambda s: gold[s]["tone"] == "adversarial").to_numpy().astype(float)
+    by_source = pd.Series(adversarial, index=audited.source).groupby(level=0).mean()
+    sizes = sentences.source.value_counts()
+    expected = (by_source * sizes[by_source.index]).sum() / len(sentences)
+    strata = np.array([s["key"]["source"] for s in drawn.design["strata"]])
+    codes = np.searchsorted(strata, audited.source.to_numpy())
+    alone = quantify.audit_share(0.0, len(sentences), adversarial, np.zeros(40), np.ones(40, bool), codes,
+                                 sizes[strata].to_numpy(), coefficient=0.0)
+    assert alone.estimate == pytest.approx(expected)
+    # and the command's estimate is the same estimator with the model's predictions and a tuned coefficient
+    p = sentences["tone_p_adversarial"].to_numpy(np.float64)
+    tuned = quantify.audit_share(p.sum(), len(sentences), adversarial, audited["tone_p_adversarial"].to_numpy(),
+                                 np.ones(40, bool), codes, sizes[strata].to_numpy())
+    row = whole[(whole.dimension == "tone") & (whole["class"] == "adversarial")].iloc[0]
+    assert (row.estimate, row.low, row.high) == pytest.approx((tuned.estimate, tuned.low, tuned.high))
+
+
+def test_audit_of_other_sentences_than_the_design_drew_is_refused(scores, tmp_path):
+    drawn = plan(scores, 8, by=["source"], seed=1)
+    drawn.write()
+    others = [s for s in pd.read_parquet(scores / "sentences.parquet").sentence_id
+              if s not in {drawn.sentences["sentence_id"][i] for i in drawn.rows}][:5]
+    with pytest.raises(StanceError, match="5 audit sentences were not drawn by the audit design"):
+        estimate(scores, audit=gold_audit(scores, others, tmp_path / "audit"), replicates=10)
+
+
+def test_a_group_without_audit_labels_keeps_the_model_estimate_and_is_flagged(demo_scores, tmp_path):
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet")
+    one_source = sentences[sentences.source == sentences.source.iloc[0]].sentence_id.tolist()[:12]
+    result = estimate(demo_scores, by=["source"], audit=gold_audit(demo_scores, one_source, tmp_path / "a"),
+                      replicates=50)
+    audited = result[result.source == sentences.source.iloc[0]]
+    others = result[result.source != sentences.source.iloc[0]]
+    assert (audited.n_audit == 12).all() and not audited.flag.str.contains("audit").any()
+    assert (others.n_audit == 0).all() and others.flag.str.contains("no_audit").all()
+    assert others.method.str.contains("too few audit labels").all()
+
+
+# ---------------------------------------------------------------- bad input: one sentence, exit status 1
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "stance", "estimate", *map(str, args)], capture_output=True,
+                          text=True)
+
+
+def _one_line_error(done, *fragments):
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_cli_writes_the_file(demo_scores, tmp_path):
+    done = _cli(demo_scores, "--out", tmp_path / "e.csv", "--by", "source", "--replicates", 50)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(tmp_path / "e.csv")) == 40 and "written to" in done.stderr
+
+
+def test_bad_input_gets_one_clear_sentence(demo_scores, scores, tmp_path):
+    _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--level", 1.5), "between 0 and 1")
+    _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--by", "outlet"),
+                    "no field 'outlet'", "source")
+    _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.txt"), "must end in .csv, .parquet, .json")
+    # an audit whose ids are not in the scores: how many, and one of them
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet")
+    foreign = gold_audit(demo_scores, sentences.sentence_id.tolist()[:6], tmp_path / "foreign")
+    data = datasets.load_from_disk(str(foreign))
+    data = data.map(lambda row: {"sentence_id": "elsewhere:" + row["sentence_id"]})
+    data.save_to_disk(str(tmp_path / "elsewhere"))
+    _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--audit", tmp_path / "elsewhere"),
+                    "6 of 6 audit sentences are not in the scores", "elsewhere:")
+    # labels of another schema: tone with other choices
+    other = data.cast_column("tone", datasets.ClassLabel(names=["friendly", "hostile", "neutral"]))
+    other.save_to_disk(str(tmp_path / "other"))
+    _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--audit", tmp_path / "other"),
+                    "labels of another schema")
+
+
+def test_an_empty_group_field_is_refused(default_run, tmp_path):
+    from stance.scoring import score
+    articles = tmp_path / "a.jsonl"
+    articles.write_text("".join(json.dumps({"id": f"x{i}", "text": "Talks resumed on Monday. Both sides spoke.",
+                                            "source": ""}) + "\n" for i in range(3)))
+    score([articles], default_run, tmp_path / "s", workers=1)
+    _one_line_error(_cli(tmp_path / "s", "--out", tmp_path / "e.csv", "--by", "source"),
+                    "'source' is empty in every sentence")
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("")
+    score([empty], default_run, tmp_path / "s0", workers=1)
+    _one_line_error(_cli(tmp_path / "s0", "--out", tmp_path / "e.csv"), "no sentences")
