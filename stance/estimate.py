@@ -87,7 +87,7 @@ def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str]
     n_sentences = np.bincount(grouping, minlength=n_groups)
     article_group = pd.Series(grouping).groupby(articles).first()
     n_articles = np.bincount(article_group.to_numpy(), minlength=n_groups)
-    audit_rows = _audit(audit, opened, frame, keys, grouping, labels) if audit is not None else None
+    audit_rows = join_audit(audit, opened, frame, grouping) if audit is not None else None
     rows = []
     for dim, names in labels.items():
         proba = frame[[f"{dim}_p_{name}" for name in names]].to_numpy(dtype=np.float64)
@@ -161,13 +161,22 @@ def _references(run_ref, labels: dict[str, list[str]]) -> dict[str, quantify.Ref
     return references
 
 
-class _Audit:
-    """Audit labels joined to the scored sentences, with the sampling design they were drawn under."""
+class AuditSample:
+    """Audit labels joined to the scored sentences (``rows``), with the sampling design they were drawn
+    under: each row's stratum, and each stratum's size."""
 
     def __init__(self, rows: np.ndarray, labels: dict[str, np.ndarray], strata: np.ndarray,
                  strata_population: np.ndarray, design: str) -> None:
         self.rows, self.labels, self.strata, self.population, self.design = (rows, labels, strata,
                                                                              strata_population, design)
+
+    def resolved(self, dim: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows with a label on ``dim``, their labels, and their design weights (stratum size over
+        the stratum's labelled count: unlabelled sampled sentences are treated as missing at random)."""
+        keep = self.labels[dim] >= 0
+        labelled = np.bincount(self.strata[keep], minlength=len(self.population))
+        weights = self.population[self.strata[keep]] / np.maximum(labelled[self.strata[keep]], 1)
+        return self.rows[keep], self.labels[dim][keep], weights
 
     def cell(self, dim: str, g: int, c: int, f_total: float, p: np.ndarray, grouping: np.ndarray, level: float,
              row: dict, thin: list[str]) -> dict:
@@ -189,9 +198,11 @@ class _Audit:
                 "flag": ",".join([*thin, *(["few_audit"] if n_audit < MIN_AUDIT else [])])}
 
 
-def _audit(path, scores, frame: pd.DataFrame, keys: pd.DataFrame, grouping: np.ndarray,
-           labels: dict[str, list[str]]) -> _Audit:
+def join_audit(path, scores, frame: pd.DataFrame, grouping: np.ndarray) -> AuditSample:
+    """The labelled dataset at ``path`` joined to the sentences ``frame`` of ``scores``, under the design
+    of ``audit.json`` if the scores have one, else as a simple random sample within each ``grouping``."""
     from stance.labels.dataset import load_labelled
+    labels = scores.labels
     dataset = load_labelled(path)
     table = dataset.data.table
     dims = [d for d in labels if d in dataset.column_names]
@@ -215,7 +226,7 @@ def _audit(path, scores, frame: pd.DataFrame, keys: pd.DataFrame, grouping: np.n
     if design is None:
         # no design file: a simple random sample within each group of the estimate
         population = np.bincount(grouping)
-        return _Audit(rows, audit_labels, grouping[rows], population,
+        return AuditSample(rows, audit_labels, grouping[rows], population,
                       "audit treated as a simple random sample within each group (no audit.json)")
     drawn = set(design["sentence_ids"])
     extra = [i for i in ids if i not in drawn]
@@ -233,5 +244,5 @@ def _audit(path, scores, frame: pd.DataFrame, keys: pd.DataFrame, grouping: np.n
     if (codes < 0).any() or not np.array_equal(now, population):
         raise StanceError(f"{scores.path}: the scores have changed since the audit was drawn (its strata no "
                           "longer match them); draw a new audit")
-    return _Audit(rows, audit_labels, codes[rows], population,
+    return AuditSample(rows, audit_labels, codes[rows], population,
                   f"stratified random audit by {', '.join(by) or 'nothing'} (audit.json)")

@@ -1,28 +1,33 @@
 """``stance report``: scores into one self-contained HTML page of plots and tables.
 
-Shares of each dimension's classes per group (``--by source``, ``date`` or any
-article field), the same over time when articles carry dates, the distribution of
-article net scores, and the most confident sentences per class with their article.
-Plots are inline PNG, so the file opens anywhere without a network.
+The findings first: each dimension's class shares per group (``--by source``, any
+article field, or ``date``) and over time, as estimates with intervals (from
+``stance estimate``, computed here unless an estimates file is given), with the
+method and the audit size named and thin cells marked. Then how far to trust the
+model (calibration, and per-class precision and recall on the target corpus when an
+audit is given), the distribution of article net scores, and the most confident
+sentences per class. Plots are inline PNG, so the file opens anywhere without a network.
 """
 
 from __future__ import annotations
 
 import heapq
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
+from matplotlib.figure import Figure
 
+from stance import quantify
 from stance.errors import StanceError
-from stance.plots import PALETTE, img, page, plt, table
+from stance.estimate import COLUMNS, estimate, join_audit, read_estimates
+from stance.plots import PALETTE, img, page, table
+from stance.scores import FREQUENCY as _FREQUENCY
+from stance.scores import PERIODS, open_scores
 
-PERIODS = ("day", "week", "month")
-_FREQUENCY = {"day": "D", "week": "W", "month": "M"}
 MIN_PER_BUCKET = 5
 TOP_GROUPS = 12
 EXAMPLES = 3
@@ -43,15 +48,19 @@ class ReportResult:
 
 
 def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, period: str = "auto",
-           examples: int = EXAMPLES) -> ReportResult:
-    """Write the HTML report of the scores directory ``scores`` to ``out``."""
+           examples: int = EXAMPLES, estimates: str | Path | pd.DataFrame | None = None,
+           audit: str | Path | None = None, level: float = 0.95) -> ReportResult:
+    """Write the HTML report of the scores directory ``scores`` to ``out``.
+
+    ``estimates`` (a file or DataFrame from :func:`stance.estimate`) is shown as it is;
+    otherwise shares are estimated here per ``by`` field and per ``period``, with the
+    ``audit`` labels when given (which also measure the model on the target corpus).
+    """
     scores = Path(scores)
-    manifest_path = scores / "manifest.json"
-    if not manifest_path.is_file():
-        raise StanceError(f"{scores}: no manifest.json; is it a directory written by `stance score`?")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    fmt = manifest.get("format", "parquet")
-    labels: dict[str, list[str]] = manifest["model"]["labels"]
+    opened = open_scores(scores)
+    manifest = opened.manifest
+    fmt = opened.format
+    labels: dict[str, list[str]] = opened.labels
     articles = _read(scores / f"articles.{fmt}", fmt)
     by = by or ["source"]
     for field in by:
@@ -60,21 +69,31 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
                               f"{', '.join(c for c in articles.columns if '_p_' not in c and '_share_' not in c)}")
     dates = pd.to_datetime(articles["date"], errors="coerce", utc=True) if "date" in articles else None
     period = _period(dates, period) if dates is not None and dates.notna().any() else None
+    if "date" in by and period is None:
+        raise StanceError("--by date: the articles have no parseable dates")
     parts = [f"<h1>Stance report: {html.escape(scores.name)}</h1>",
              f"<p>{len(articles):,} articles, {int(articles['sentences'].sum()):,} sentences, scored by run "
              f"<b>{html.escape(manifest['model']['run_id'])}</b>"
-             + (f"; dates {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}" if period else "") + ".</p>",
-             '<p class="muted">Shares are of sentences, from the model\'s predicted label of each sentence; '
-             "a model makes errors, so read small differences with care (see the run's report).</p>"]
-    for field in by:
-        if field == "date":
-            if period is None:
-                raise StanceError("--by date: the articles have no parseable dates")
-            parts.append(_over_time(articles, dates, period, labels))
-        else:
-            parts.append(_by_group(articles, field, labels))
-    if period and "date" not in by:
-        parts.append(_over_time(articles, dates, period, labels))
+             + (f"; dates {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}" if period else "") + ".</p>"]
+    if estimates is not None:
+        frame = estimates if isinstance(estimates, pd.DataFrame) else read_estimates(estimates)
+        parts.append(_method_note(frame, level, estimates if not isinstance(estimates, pd.DataFrame) else None))
+        parts.append(_estimates_section(frame, articles))
+    else:
+        fields = [f for f in by if f != "date"]
+        first = None
+        for field in fields:
+            frame = estimate(scores, by=[field], audit=audit, level=level)
+            if first is None:
+                first = frame
+                parts.append(_method_note(frame, level, None))
+            parts.append(_estimates_section(frame, articles))
+        if period:
+            frame = estimate(scores, period=period, audit=audit, level=level)
+            if first is None:
+                parts.append(_method_note(frame, level, None))
+            parts.append(_estimates_section(frame, articles))
+    parts.append(_trust(opened, audit, level))
     parts.append(_net_scores(articles, by[0] if by[0] != "date" else None))
     parts.append(_examples(scores, fmt, labels, articles, examples))
     out = Path(out)
@@ -102,63 +121,228 @@ def _period(dates: pd.Series, period: str) -> str:
             return candidate
     return PERIODS[-1]
 
+
 def _sentence_shares(frame: pd.DataFrame, key, dim: str, names: list[str]) -> pd.DataFrame:
-    """Per group, the share of its sentences in each class (article shares weighted by length)."""
+    """Per group, the share of its sentences in each class (article shares weighted by length):
+    classify and count, drawn beside the estimates so that the correction can be seen."""
     counts = frame[[f"{dim}_share_{n}" for n in names]].mul(frame["sentences"], axis=0)
     counts.columns = names
     summed = counts.groupby(key, dropna=False).sum()
     return summed.div(summed.sum(axis=1).replace(0, 1), axis=0)
 
 
-def _by_group(articles: pd.DataFrame, field: str, labels: dict) -> str:
-    key = articles[field].fillna("(none)").astype(str)
-    top = key.value_counts().index[:TOP_GROUPS]
-    key = key.where(key.isin(top), "(other)")
-    parts = [f"<h2>By {html.escape(field)}</h2>"]
-    if key.nunique() > len(top):
-        parts.append(f'<p class="muted">The {TOP_GROUPS} largest groups; the rest are "(other)".</p>')
-    sizes = articles.groupby(key)["sentences"].agg(["count", "sum"])
-    for dim, names in labels.items():
-        shares = _sentence_shares(articles, key, dim, names)
-        fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(shares) + 1.2))
-        left = np.zeros(len(shares))
-        for k, name in enumerate(names):
-            ax.barh(shares.index, shares[name], left=left, color=PALETTE[k % len(PALETTE)], label=name)
-            left += shares[name].to_numpy()
-        ax.set_xlim(0, 1)
-        ax.invert_yaxis()
-        ax.set_xlabel("share of sentences")
-        ax.set_title(f"{dim} by {field}", fontsize=10)
-        ax.legend(ncols=len(names), fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25))
-        ax.spines[["top", "right"]].set_visible(False)
-        parts.append(img(fig, f"{dim} shares by {field}"))
-    rows = [[group, int(sizes.loc[group, "count"]), int(sizes.loc[group, "sum"])] for group in sizes.index]
-    parts.append(table([field, "articles", "sentences"], rows))
+def _method_note(frame: pd.DataFrame, level: float, source) -> str:
+    methods = sorted(frame["method"].unique())
+    audited = int(frame.groupby("dimension")["n_audit"].sum().max() // max(frame["class"].nunique(), 1))
+    flags = sorted({f for cell in frame["flag"] for f in cell.split(",") if f})
+    lines = [f"<p><b>Estimates</b> ({level:.0%} intervals"
+             + (f", from {html.escape(str(source))}" if source else "") + "). Method: "
+             + "; ".join(html.escape(m) for m in methods[:3]) + ("; ..." if len(methods) > 3 else "") + ".</p>"]
+    lines.append("<p>" + (f"Audit: about {audited:,} labelled sentences per class and dimension." if audited else
+                          "No audit: the intervals reflect which articles were sampled, not the model's own "
+                          "errors beyond what its cross-validated predictions show. Draw an audit "
+                          "(<code>stance audit push</code>) for intervals that hold whatever the model's errors.")
+                 + "</p>")
+    if flags:
+        explained = {"few_articles": "fewer articles than --min-articles", "few_audit": "few audit labels",
+                     "no_audit": "no audit labels in the group", "weak_model":
+                     "the model's cross-validated macro-F1 is too low for a correction to be trusted"}
+        lines.append('<p class="muted">Hollow markers are flagged cells: '
+                     + "; ".join(f"<code>{f}</code> ({explained.get(f, f)})" for f in flags) + ".</p>")
+    return "\n".join(lines)
+
+
+def _keys(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in COLUMNS]
+
+
+def _estimates_section(frame: pd.DataFrame, articles: pd.DataFrame) -> str:
+    keys = _keys(frame)
+    groups = [k for k in keys if k != "period"]
+    if "period" in keys:
+        return _over_time(frame, groups)
+    if not groups:
+        return _overall(frame)
+    return _by_group(frame, groups, articles)
+
+
+def _label(frame: pd.DataFrame, groups: list[str]) -> pd.Series:
+    return frame[groups].astype(str).agg(" · ".join, axis=1) if groups else pd.Series("all", index=frame.index)
+
+
+def _by_group(frame: pd.DataFrame, groups: list[str], articles: pd.DataFrame) -> str:
+    name = " · ".join(groups)
+    frame = frame.assign(_group=_label(frame, groups))
+    sizes = frame.drop_duplicates("_group").set_index("_group")
+    top = sizes["n_sentences"].sort_values(ascending=False).index[:TOP_GROUPS]
+    parts = [f"<h2>By {html.escape(name)}</h2>"]
+    if len(sizes) > len(top):
+        parts.append(f'<p class="muted">The {TOP_GROUPS} largest of {len(sizes)} groups; the estimates file has '
+                     "them all.</p>")
+    counted = None
+    if len(groups) == 1 and groups[0] in articles:
+        key = articles[groups[0]].fillna("(missing)").astype(str)
+    for dim, cells in frame[frame["_group"].isin(top)].groupby("dimension", sort=False):
+        names = list(dict.fromkeys(cells["class"]))
+        if len(groups) == 1 and groups[0] in articles:
+            counted = _sentence_shares(articles, key, dim, names)
+        parts.append(img(_dot_plot(cells, list(top), names, counted, f"{dim} by {name}"),
+                         f"{dim} shares by {name} with intervals"))
+    rows = [[g, int(sizes.loc[g, "n_articles"]), int(sizes.loc[g, "n_sentences"]), sizes.loc[g, "flag"] or ""]
+            for g in top]
+    parts.append(table([name, "articles", "sentences", "flag"], rows, numeric_from=1))
+    parts.append(_estimate_table(frame[frame["_group"].isin(top)], name))
     return "\n".join(parts)
 
 
-def _over_time(articles: pd.DataFrame, dates: pd.Series, period: str, labels: dict) -> str:
-    frequency = _FREQUENCY[period]
-    dated = articles[dates.notna()]
-    key = dates[dates.notna()].dt.tz_localize(None).dt.to_period(frequency).dt.start_time
-    parts = [f"<h2>Over time (by {period})</h2>"]
-    missing = int(dates.isna().sum())
-    if missing:
-        parts.append(f'<p class="muted">{missing:,} articles without a readable date are left out here.</p>')
-    for dim, names in labels.items():
-        shares = _sentence_shares(dated, key, dim, names).sort_index()
-        fig, ax = plt.subplots(figsize=(7.5, 3.0))
-        for k, name in enumerate(names):
-            ax.plot(shares.index, shares[name], marker="o", markersize=3, color=PALETTE[k % len(PALETTE)],
-                    label=name)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("share of sentences")
-        ax.set_title(f"{dim} over time", fontsize=10)
-        ax.legend(fontsize=8, frameon=False, ncols=len(names))
-        ax.spines[["top", "right"]].set_visible(False)
+def _dot_plot(cells: pd.DataFrame, groups: list[str], names: list[str], counted, title: str) -> Figure:
+    from matplotlib.lines import Line2D
+    fig = Figure(figsize=(7.5, 0.55 * len(groups) + 1.4))
+    ax = fig.subplots()
+    y = np.arange(len(groups))
+    offsets = np.linspace(-0.25, 0.25, len(names))
+    handles = []
+    for k, name in enumerate(names):
+        row = cells[cells["class"] == name].set_index("_group").reindex(groups)
+        colour = PALETTE[k % len(PALETTE)]
+        at = y + offsets[k]
+        errors = np.vstack([row["estimate"] - row["low"], row["high"] - row["estimate"]])
+        ax.errorbar(row["estimate"], at, xerr=errors, fmt="none", ecolor=colour, elinewidth=1.4, capsize=2)
+        flagged = (row["flag"].fillna("").astype(str) != "").to_numpy()
+        ax.scatter(row["estimate"][~flagged], at[~flagged], color=colour, s=28, zorder=3)
+        ax.scatter(row["estimate"][flagged], at[flagged], facecolors="white", edgecolors=colour, s=28, zorder=3)
+        if counted is not None and name in counted:
+            ax.scatter(counted[name].reindex(groups), at, marker="|", color="#888", s=60, zorder=2)
+        handles.append(Line2D([], [], color=colour, marker="o", linestyle="", label=name))
+    handles.append(Line2D([], [], color="#555", marker="o", markerfacecolor="white", linestyle="",
+                          label="flagged"))
+    if counted is not None:
+        handles.append(Line2D([], [], color="#888", marker="|", markersize=10, linestyle="",
+                              label="classify and count"))
+    ax.set_yticks(y, groups)
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of sentences (estimate and interval)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(handles=handles, ncols=len(handles), fontsize=8, frameon=False, loc="upper center",
+              bbox_to_anchor=(0.5, -0.18))
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def _estimate_table(frame: pd.DataFrame, name: str) -> str:
+    rows = [[r["_group"], r["dimension"], r["class"], f"{r['estimate']:.1%}", f"{r['low']:.1%} to {r['high']:.1%}",
+             int(r["n_audit"]), r["flag"] or ""] for _, r in frame.iterrows()]
+    return ("<details><summary>The estimates as numbers</summary>"
+            + table([name, "dimension", "class", "estimate", "interval", "audit", "flag"], rows, numeric_from=3)
+            + "</details>")
+
+
+def _overall(frame: pd.DataFrame) -> str:
+    frame = frame.assign(_group="all")
+    parts = ["<h2>The whole corpus</h2>"]
+    for dim, cells in frame.groupby("dimension", sort=False):
+        names = list(dict.fromkeys(cells["class"]))
+        parts.append(img(_dot_plot(cells, ["all"], names, None, dim), f"{dim} shares with intervals"))
+    parts.append(_estimate_table(frame, "group"))
+    return "\n".join(parts)
+
+
+def _over_time(frame: pd.DataFrame, groups: list[str]) -> str:
+    frame = frame[frame["period"] != "undated"].assign(_group=_label(frame, groups),
+                                                       _when=lambda f: pd.to_datetime(f["period"], errors="coerce"))
+    undated = int(frame["_when"].isna().sum())
+    frame = frame[frame["_when"].notna()]
+    series = frame.groupby("_group")["n_sentences"].sum().sort_values(ascending=False).index[:6]
+    parts = ["<h2>Over time" + (f" by {html.escape(' · '.join(groups))}" if groups else "") + "</h2>"]
+    if undated:
+        parts.append(f'<p class="muted">{undated:,} estimates of undated sentences are left out here.</p>')
+    for dim, cells in frame.groupby("dimension", sort=False):
+        names = list(dict.fromkeys(cells["class"]))
+        panels = names if groups else [None]  # by group: a panel per class, a line per group
+        fig = Figure(figsize=(7.5, 2.4 * len(panels) if groups else 3.2))
+        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, panel in zip(axes, panels):
+            lines = [(group, panel) for group in series] if groups else [(None, name) for name in names]
+            for j, (group, name) in enumerate(lines):
+                row = cells[cells["class"] == name]
+                row = (row if group is None else row[row["_group"] == group]).sort_values("_when")
+                colour = PALETTE[j % len(PALETTE)]
+                ax.plot(row["_when"], row["estimate"], color=colour, marker="o", markersize=3, label=group or name)
+                ax.fill_between(row["_when"], row["low"], row["high"], color=colour, alpha=0.18, linewidth=0)
+                flagged = row["flag"].fillna("").astype(str) != ""
+                ax.scatter(row["_when"][flagged], row["estimate"][flagged], facecolors="white", edgecolors=colour,
+                           s=22, zorder=3)
+            ax.set_ylim(0, 1)
+            ax.set_ylabel("share")
+            ax.set_title(f"{dim}: {panel}" if panel else f"{dim} over time (bands: intervals)", fontsize=9)
+            ax.spines[["top", "right"]].set_visible(False)
+        axes[0].legend(fontsize=8, frameon=False, ncols=4)
         fig.autofmt_xdate()
-        parts.append(img(fig, f"{dim} shares over time"))
+        parts.append(img(fig, f"{dim} shares over time with intervals"))
     return "\n".join(parts)
+
+
+def _trust(opened, audit, level: float) -> str:
+    """Calibration (from the audit, or the run's cross-validated predictions) and, with an audit,
+    per-class precision and recall on the target corpus."""
+    import pyarrow.parquet as pq
+    labels = opened.labels
+    parts = ["<h2>How far to trust the model</h2>"]
+    panels = {}
+    if audit is not None:
+        frame = opened.sentences(["sentence_id", *(f"{d}_p_{n}" for d, names in labels.items() for n in names)])
+        sample = join_audit(audit, opened, frame, np.zeros(len(frame), dtype=np.int64))
+        source = f"the audit ({html.escape(str(audit))}), weighted by its design"
+        prf = []
+        for dim, names in labels.items():
+            rows, y, weights = sample.resolved(dim)
+            proba = frame[[f"{dim}_p_{n}" for n in names]].to_numpy(np.float64)[rows]
+            predicted = proba.argmax(axis=1)
+            panels[dim] = quantify.reliability(proba.max(axis=1), predicted == y, weights)
+            for c, name in enumerate(names):
+                p = quantify.weighted_proportion(y[predicted == c] == c, weights[predicted == c], level)
+                r = quantify.weighted_proportion(predicted[y == c] == c, weights[y == c], level)
+                prf.append([dim, name, _interval(p), _interval(r), int((predicted == c).sum()), int((y == c).sum())])
+    else:
+        from stance.experiments.runs import load_run
+        run = load_run(opened.run_path, with_model=False)
+        cv = pq.read_table(run.path / "cv_predictions.parquet").to_pandas()
+        source = f"the run's cross-validated predictions ({html.escape(run.run_id)}), i.e. on its training data"
+        for dim, names in labels.items():
+            known = cv[f"{dim}_true"].notna()
+            proba = cv.loc[known, [f"{dim}_p_{n}" for n in names]].to_numpy(np.float64)
+            y = cv.loc[known, f"{dim}_true"].map({n: i for i, n in enumerate(names)}).to_numpy()
+            panels[dim] = quantify.reliability(proba.max(axis=1), proba.argmax(axis=1) == y)
+        prf = None
+    fig = Figure(figsize=(3.0 * len(panels), 3.1))
+    for ax, (dim, (ece, rows)) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels.items()):
+        ax.plot([0, 1], [0, 1], color="#999", linewidth=0.8, linestyle="--")
+        ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], marker="o", color=PALETTE[0])
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (top class)")
+        ax.set_title(f"{dim}: ECE {ece:.3f}", fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.axes[0].set_ylabel("accuracy")
+    parts.append(f"<p>Calibration, from {source}: a calibrated model's points lie on the diagonal; the expected "
+                 "calibration error (ECE) is the mean gap, weighted by how many sentences each point holds.</p>")
+    parts.append(img(fig, "reliability of the model's confidence"))
+    if prf is None:
+        parts.append('<p class="muted">Precision and recall on the target corpus need an audit: '
+                     "<code>stance audit push</code>, label, <code>stance labels pull</code>, then "
+                     "<code>--audit</code>.</p>")
+    else:
+        parts.append(f"<p>Per class on the target corpus, from the audit ({level:.0%} Wilson intervals at the "
+                     "design's effective sample size):</p>")
+        parts.append(table(["dimension", "class", "precision", "recall", "audited predicted", "audited true"],
+                           prf, numeric_from=2))
+    return "\n".join(parts)
+
+
+def _interval(value: tuple[float, float, float]) -> str:
+    p, low, high = value
+    return "n/a" if np.isnan(p) else f"{p:.2f} ({low:.2f} to {high:.2f})"
 
 
 def _net_scores(articles: pd.DataFrame, field: str | None) -> str:
@@ -166,7 +350,8 @@ def _net_scores(articles: pd.DataFrame, field: str | None) -> str:
     if column is None:
         return ""
     values = articles[column].dropna()
-    fig, ax = plt.subplots(figsize=(6.5, 3.0))
+    fig = Figure(figsize=(6.5, 3.0))
+    ax = fig.subplots()
     ax.hist(values, bins=np.linspace(-1, 1, 41), color=PALETTE[1])
     ax.axvline(0, color="#444", linewidth=0.8)
     ax.set_xlabel(f"{column} (mean P(adversarial) - mean P(conciliatory)) per article")

@@ -1,5 +1,6 @@
 """The HTML report: groupings, shares against a hand computation, time buckets, and a real browser."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,7 +13,6 @@ import pytest
 from stance.errors import StanceError
 from stance.report import _period, _sentence_shares, report
 from stance.resources import demo_dir
-from stance.scoring import score
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,19 +34,49 @@ def test_by_source_lists_every_source_with_its_counts(demo_scores, tmp_path):
         assert row, source
         assert (int(row.group(1)), int(row.group(2))) == (len(group), group.sentences.sum())
     assert result.period == "month"  # 30 articles over six months: a few per month, too few per week
-    assert _images(page) == 3 + 3 + 1  # shares by source and over time per dimension, net score histogram
+    # estimates by source and over time per dimension, calibration, net score histogram
+    assert _images(page) == 3 + 3 + 1 + 1
     assert "Most confident sentences per class" in page
+    assert "EM prior adjustment on calibrated probabilities" in page and "No audit" in page
+    assert "Hollow markers are flagged cells" in page and "few_articles" in page  # no source has 20 articles
 
 
 def test_by_date_and_by_another_field(demo_scores, tmp_path):
     by_date = report(demo_scores, tmp_path / "d.html", by=["date"], period="week")
     page = (tmp_path / "d.html").read_text()
-    assert by_date.period == "week" and "Over time (by week)" in page and "By source" not in page
-    assert _images(page) == 3 + 1
+    assert by_date.period == "week" and "Over time" in page and "By source" not in page
+    assert _images(page) == 3 + 1 + 1
     report(demo_scores, tmp_path / "t.html", by=["title"])
     assert "By title" in (tmp_path / "t.html").read_text()
     with pytest.raises(StanceError, match="--by outlet: the articles have no such field"):
         report(demo_scores, tmp_path / "x.html", by=["outlet"])
+
+
+def test_an_estimates_file_is_shown_as_it_is(demo_scores, tmp_path):
+    from stance.estimate import estimate, write_estimates
+    frame = estimate(demo_scores, by=["source"], replicates=50)
+    frame.loc[0, ["estimate", "low", "high"]] = [0.123, 0.101, 0.145]
+    write_estimates(frame, tmp_path / "e.parquet")
+    report(demo_scores, tmp_path / "r.html", estimates=tmp_path / "e.parquet")
+    page = (tmp_path / "r.html").read_text()
+    assert "12.3%" in page and "10.1% to 14.5%" in page and "from " + str(tmp_path / "e.parquet") in page
+
+
+def test_with_an_audit_the_report_measures_the_model_on_the_target(demo_scores, tmp_path):
+    from conftest import gold_audit
+    ids = pd.read_parquet(demo_scores / "sentences.parquet").sentence_id.iloc[::2].tolist()
+    audit = gold_audit(demo_scores, ids, tmp_path / "audit")
+    report(demo_scores, tmp_path / "r.html", by=["source"], audit=audit)
+    page = (tmp_path / "r.html").read_text()
+    assert "PPI++" in page or "audit labels alone" in page
+    assert "Calibration, from the audit" in page and "Precision and recall on the target corpus need" not in page
+    # precision of each class from the audit, as the share of audited sentences predicted as it that are it
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet").set_index("sentence_id").loc[ids]
+    gold = {r["sentence_id"]: r for r in map(json.loads, (demo_dir() / "gold.jsonl").read_text().splitlines())}
+    predicted = sentences[sentences.tone == "adversarial"]
+    precision = np.mean([gold[s]["tone"] == "adversarial" for s in predicted.index])
+    row = re.search(r"<td>tone</td><td>adversarial</td><td class=\"num\">([0-9.]+) \(", page)
+    assert row and float(row.group(1)) == pytest.approx(precision, abs=0.005)
 
 
 def test_group_shares_weight_articles_by_their_sentences():
@@ -86,11 +116,13 @@ def test_report_renders_in_headless_chromium(demo_scores, tmp_path):
     shot.unlink(missing_ok=True)
     base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count("<img") == 7 and "Article net scores" in dom
+    assert dom.count("<img") == 8 and "Article net scores" in dom and "How far to trust the model" in dom
     subprocess.run([*base, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     import matplotlib.image
     pixels = matplotlib.image.imread(shot)[..., :3]
-    # the plots' blue bars (#1f5fa8) are on screen: the inline images were decoded and drawn
-    blue = np.all(np.abs(pixels - np.array([0x1F, 0x5F, 0xA8]) / 255) < 0.06, axis=-1)
-    assert blue.sum() > 5000, "no plot colours in the screenshot"
+    # the first two classes' intervals and markers (#1f5fa8 blue, #c0392b red) are on screen: the
+    # inline images were decoded and drawn
+    for colour in ([0x1F, 0x5F, 0xA8], [0xC0, 0x39, 0x2B]):
+        drawn = np.all(np.abs(pixels - np.array(colour) / 255) < 0.06, axis=-1)
+        assert drawn.sum() > 1500, f"no plot colour {colour} in the screenshot"

@@ -17,12 +17,21 @@ def report_command(
         help="Group by `source` (default), `date`, or any article field; repeat for several.")] = None,
     period: Annotated[str, typer.Option(help="Time buckets: auto, day, week or month.")] = "auto",
     examples: Annotated[int, typer.Option(help="Most confident sentences shown per class.")] = 3,
+    estimates: Annotated[Optional[Path], typer.Option(
+        help="Show this file from `stance estimate` instead of estimating here.")] = None,
+    audit: Annotated[Optional[Path], typer.Option(
+        help="Audit labels (see `stance audit push`): valid intervals, and the model's precision and "
+             "recall on these articles.")] = None,
+    level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
 ) -> None:
-    """One self-contained HTML file (plots inline, no network needed): class shares per group and
-    over time, the distribution of article net scores, and example sentences per class.
+    """One self-contained HTML file (plots inline, no network needed): each class's share per group and
+    over time as estimates with intervals (corrected for the model's errors; see `stance estimate`),
+    how far to trust the model (calibration; precision and recall with an audit), the distribution
+    of article net scores, and example sentences per class.
 
-    Example: `stance report scores/ --out report.html --by source --period week`
+    Example: `stance report scores/ --out report.html --by source --period month --audit audit-labels/`
     """
     from stance.report import report
-    result = report(scores, out, by=by, period=period, examples=examples)
+    result = report(scores, out, by=by, period=period, examples=examples, estimates=estimates, audit=audit,
+                    level=level)
     stderr.print(str(result), highlight=False)
