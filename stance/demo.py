@@ -3,8 +3,10 @@
 Build the corpus, start the embedded Label Studio, push the sentences, let three
 simulated annotators label them from the demo's gold labels (one of them careless,
 so agreement is not perfect), pull, train the default experiment, score the demo
-articles and write the report. Every step reuses what a previous run left: no
-duplicate tasks, annotations or runs.
+articles, draw a random audit of the scores into its own project (labelled by the
+same annotators), estimate the shares per source with intervals, and write the
+report. Every step reuses what a previous run left: no duplicate tasks, annotations
+or runs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from stance.studio import DEFAULT_DATA_DIR
 
 DEFAULT_WORKDIR = Path("artifacts/demo")
 PROJECT = "stance demo"
+#: The audit: its own project, and how many scored sentences it draws (equal per source).
+AUDIT_PROJECT = "stance demo audit"
+AUDIT_SIZE = 60
 #: The simulated annotators: user name and the share of labels each gets wrong on purpose.
 ANNOTATORS = (("demo-annotator-1", 0.0), ("demo-annotator-2", 0.05), ("demo-annotator-3", 0.3))
 
@@ -41,6 +46,9 @@ class DemoResult:
     run_reused: bool
     metrics: dict
     scores: Path
+    audit_project_id: int
+    audit_created: int
+    estimates: Path
     report: Path
     data_dir: Path = DEFAULT_DATA_DIR
     project: str = PROJECT
@@ -60,6 +68,10 @@ class DemoResult:
             lines.append(f"               {dim:<8} cross-validated macro-F1 {m['cv']['macro_f1']:.3f}")
         lines += [
             f"  scores       {self.scores}",
+            f"  audit        {AUDIT_SIZE} random scored sentences, equal per source, in "
+            f"{self.studio_url}/projects/{self.audit_project_id}  ({self.audit_created} new tasks; labels in "
+            f"{self.workdir / 'audit-labels'})",
+            f"  estimates    {self.estimates}  (shares per source with 95% intervals, model + audit)",
             f"  report       {self.report}",
             "",
             "next steps:",
@@ -86,6 +98,8 @@ def run_demo(workdir: str | Path = DEFAULT_WORKDIR, *, data_dir: str | Path = DE
     ``port`` defaults to 8080, or a free port if 8080 is taken; ``new_run=True``
     trains a new model run even if an identical one exists.
     """
+    from stance.audit import audit_push
+    from stance.estimate import estimate
     from stance.experiments import run as run_experiment
     from stance.labels.pull import pull
     from stance.labels.push import push
@@ -109,9 +123,18 @@ def run_demo(workdir: str | Path = DEFAULT_WORKDIR, *, data_dir: str | Path = DE
                             out=workdir / "runs", reuse=not new_run, schema=schema, progress=progress)
     say(f"experiment: {result}")
     scores = _score_once(corpus, result.path, workdir / "scores", progress)
-    written = report(scores, workdir / "report.html")
+    audit_project = AUDIT_PROJECT if project == PROJECT else f"{project} audit"
+    audited = audit_push(studio, scores, audit_project, AUDIT_SIZE, by=["source"], ledger_dir=workdir / "ledger",
+                         progress=progress)
+    say(f"audit: {audited}")
+    annotate_from_gold(studio, audited.project_id, demo_dir() / "gold.jsonl", schema, progress=progress)
+    pull(studio, audit_project, workdir / "audit-labels", schema=schema, progress=progress)
+    estimates = workdir / "estimates.csv"
+    estimate(scores, estimates, by=["source"], audit=workdir / "audit-labels")
+    written = report(scores, workdir / "report.html", estimates=estimates, audit=workdir / "audit-labels")
     return DemoResult(workdir, corpus, info.url, info.credentials_file, pushed.project_id, pushed.created, added,
-                      result.path, result.reused, result.metrics, scores, written.out, Path(data_dir), project)
+                      result.path, result.reused, result.metrics, scores, audited.project_id, audited.created,
+                      estimates, written.out, Path(data_dir), project)
 
 
 def _score_once(corpus: CorpusResult, run_path: Path, out: Path, progress: bool) -> Path:

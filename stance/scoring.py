@@ -176,7 +176,7 @@ def _prepare_out(out: Path, state: dict, resume: bool, overwrite: bool) -> dict[
     """Check the output directory before any work; return the parts already done."""
     state_file = out / STATE_FILE
     if overwrite and out.exists():
-        for name in [STATE_FILE, "manifest.json", "parts", "rejects.jsonl",
+        for name in [STATE_FILE, "manifest.json", "parts", "rejects.jsonl", "audit.json",
                      *(f"{t}.{f}" for t in ("sentences", "articles") for f in FORMATS)]:
             target = out / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
