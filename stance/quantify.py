@@ -96,7 +96,7 @@ def group_matrix(codes: np.ndarray, n_groups: int) -> sparse.csr_matrix:
 
 
 def em_prior(proba: np.ndarray, train_prior: np.ndarray, groups: np.ndarray | None = None,
-             n_groups: int | None = None, *, tol: float = 1e-8, max_iter: int = 2000) -> np.ndarray:
+             n_groups: int | None = None, *, tol: float = 1e-6, max_iter: int = 2000) -> np.ndarray:
     """EM prior adjustment (Saerens et al. 2002) for every group at once: (groups, K) shares.
 
     ``proba`` must be calibrated for ``train_prior``; each group's shares are the
@@ -243,14 +243,16 @@ def _members(article_group: np.ndarray, n_groups: int) -> list[np.ndarray]:
 
 
 def _replicates(statistic, n_units: int, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """``statistic(weights)`` over bootstrap weights (each row: how often each unit was drawn),
-    in blocks so that memory stays bounded whatever the group's size."""
-    block = max(1, min(replicates, 20_000_000 // max(n_units, 1)))
+    """``statistic(weights)`` over bootstrap weights (each row: how often each unit was drawn, a
+    multinomial draw made by counting sampled indices), in blocks so that memory stays bounded
+    whatever the group's size."""
+    block = max(1, min(replicates, 5_000_000 // max(n_units, 1)))
     out = []
     for start in range(0, replicates, block):
         size = min(block, replicates - start)
-        weights = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=size).astype(float)
-        out.append(statistic(weights))
+        drawn = rng.integers(0, n_units, size=(size, n_units)) + (np.arange(size) * n_units)[:, None]
+        weights = np.bincount(drawn.ravel(), minlength=size * n_units).reshape(size, n_units)
+        out.append(statistic(weights.astype(np.float64)))
     return np.concatenate(out)
 
 

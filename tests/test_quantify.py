@@ -13,16 +13,17 @@ from stance import quantify as q
 def test_em_two_classes_by_hand():
     # q_s = p_s / prior = 2 p_s; two sentences (0.75, 0.25) and one (0.25, 0.75):
     # L(pi) = 2 log(0.5 + pi) + log(1.5 - pi); L' = 0 at 2 (1.5 - pi) = 0.5 + pi, pi = 5/6
+    # (EM stops when a step moves no share by more than 1e-6; it is then within 1e-5 of the fixed point)
     proba = np.array([[0.75, 0.25], [0.75, 0.25], [0.25, 0.75]])
-    assert q.em_prior(proba, np.array([0.5, 0.5]))[0] == pytest.approx([5 / 6, 1 / 6], abs=1e-6)
+    assert q.em_prior(proba, np.array([0.5, 0.5]))[0] == pytest.approx([5 / 6, 1 / 6], abs=1e-5)
 
 
 def test_em_groups_are_estimated_separately():
     proba = np.array([[0.75, 0.25], [0.75, 0.25], [0.25, 0.75], [0.8, 0.2], [0.2, 0.8]])
     groups = np.array([0, 0, 0, 1, 1])
     result = q.em_prior(proba, np.array([0.5, 0.5]), groups, 2)
-    assert result[0] == pytest.approx([5 / 6, 1 / 6], abs=1e-6)
-    assert result[1] == pytest.approx([0.5, 0.5], abs=1e-6)  # symmetric: no shift
+    assert result[0] == pytest.approx([5 / 6, 1 / 6], abs=1e-5)
+    assert result[1] == pytest.approx([0.5, 0.5], abs=1e-5)  # symmetric: no shift
 
 
 def test_adjusted_count_by_hand():
