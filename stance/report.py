@@ -133,12 +133,12 @@ def _sentence_shares(frame: pd.DataFrame, key, dim: str, names: list[str]) -> pd
 
 def _method_note(frame: pd.DataFrame, level: float, source) -> str:
     methods = sorted(frame["method"].unique())
-    audited = int(frame.groupby("dimension")["n_audit"].sum().max() // max(frame["class"].nunique(), 1))
+    audited = int(frame.groupby(["dimension", "class"])["n_audit"].sum().max())
     flags = sorted({f for cell in frame["flag"] for f in cell.split(",") if f})
     lines = [f"<p><b>Estimates</b> ({level:.0%} intervals"
              + (f", from {html.escape(str(source))}" if source else "") + "). Method: "
              + "; ".join(html.escape(m) for m in methods[:3]) + ("; ..." if len(methods) > 3 else "") + ".</p>"]
-    lines.append("<p>" + (f"Audit: about {audited:,} labelled sentences per class and dimension." if audited else
+    lines.append("<p>" + (f"Audit: {audited:,} randomly drawn sentences labelled by people." if audited else
                           "No audit: the intervals reflect which articles were sampled, not the model's own "
                           "errors beyond what its cross-validated predictions show. Draw an audit "
                           "(<code>stance audit push</code>) for intervals that hold whatever the model's errors.")

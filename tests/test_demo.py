@@ -28,7 +28,7 @@ def test_demo_runs_the_loop_and_is_idempotent(studio_server, studio, tmp_path):
     assert ((estimates.low <= estimates.estimate) & (estimates.estimate <= estimates.high)).all()
     page = first.report.read_text()
     first_row = estimates.iloc[0]
-    assert "Audit: about" in page and f"{first_row.low:.1%} to {first_row.high:.1%}" in page
+    assert f"Audit: {AUDIT_SIZE} randomly drawn" in page and f"{first_row.low:.1%} to {first_row.high:.1%}" in page
     assert "The estimates as numbers" in page and "Calibration, from the audit" in page
 
     second = run_demo(tmp_path / "demo", data_dir=studio_server.data_dir)

@@ -9,7 +9,8 @@ app = typer.Typer(
     name="stance",
     help="Label, train and score stance in news sentences about US-China relations.\n\n"
     "The loop: corpus build -> labels push -> (annotate in Label Studio) -> labels pull -> "
-    "experiments run -> score -> report. Start with `stance demo` to see all of it.",
+    "experiments run -> score -> estimate (audit push for valid intervals) -> report. "
+    "Start with `stance demo` to see all of it.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",

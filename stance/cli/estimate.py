@@ -49,7 +49,7 @@ def estimate_command(
     result = estimate(scores, out, by=by, period=period, audit=audit, level=level, min_articles=min_articles,
                       method=method, replicates=replicates, seed=seed, model=model)
     flagged = int((result["flag"] != "").sum())
-    groups = len(result.drop_duplicates([c for c in result.columns if c in (*(by or []), "period")])) \
-        if by or period else 1
-    stderr.print(f"{len(result):,} estimates ({groups:,} groups x dimensions x classes), {flagged:,} flagged; "
-                 f"method: {result['method'].iloc[0]}; written to {out}", highlight=False)
+    keys = [c for c in result.columns if c in (*(by or []), "period")]
+    groups = len(result.drop_duplicates(keys)) if keys else 1
+    stderr.print(f"{len(result):,} estimates ({groups:,} groups), {flagged:,} flagged; method: "
+                 f"{result['method'].iloc[0]}; written to {out}", highlight=False)
