@@ -23,13 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).parent))
-from newslike import write_jsonl, write_labelled  # noqa: E402
+from newslike import default_run, write_jsonl  # noqa: E402
 
-from stance.experiments import run  # noqa: E402
-from stance.labels.importer import import_labels  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -42,10 +40,7 @@ def main() -> None:
     articles = work / "articles"
     if not any(articles.glob("*.jsonl")):
         write_jsonl(articles, args.megabytes, files=2)
-    table = write_labelled(work / "labelled.jsonl", 10_000, seed=1)
-    import_labels(table, work / "labelled", id_field="sentence_id", article_field="article_id")
-    model = run(ROOT / "experiments" / "default.toml", work / "labelled", out=work / "runs", reuse=True,
-                report=False)
+    model = default_run(work)
     scores = work / "scores"
     if not (scores / "manifest.json").is_file():
         subprocess.run([sys.executable, "-m", "stance", "score", str(articles), "--model", str(model.path),
@@ -61,7 +56,6 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "stance", "estimate", str(scores), "--out",
                             str(work / "estimates.parquet"), *grouping], check=True, capture_output=True)
             times.append(time.perf_counter() - started)
-        import pandas as pd
         rows = pd.read_parquet(work / "estimates.parquet")
         groups = len(rows) // 10
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -109,3 +109,14 @@ def write_labelled(path: Path, sentences: int, seed: int = 0, per_article: int =
             fh.write(json.dumps({"sentence_id": f"s{i:07d}", "article_id": f"a{i // per_article:06d}",
                                  "text": f"{text} ({i})", **labels}) + "\n")
     return path
+
+
+def default_run(work: Path):
+    """The default config trained on 10,000 labelled news-like sentences under ``work`` (reused when there)."""
+    from stance.experiments import run
+    from stance.labels.importer import import_labels
+
+    table = write_labelled(work / "labelled.jsonl", 10_000, seed=1)
+    import_labels(table, work / "labelled", id_field="sentence_id", article_field="article_id")
+    return run(Path(__file__).resolve().parents[1] / "experiments" / "default.toml", work / "labelled",
+               out=work / "runs", reuse=True, report=False)

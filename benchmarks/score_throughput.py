@@ -30,13 +30,10 @@ import psutil
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from newslike import write_jsonl, write_labelled  # noqa: E402
+from newslike import default_run, write_jsonl  # noqa: E402
 
 from stance.corpus import build_corpus  # noqa: E402
-from stance.experiments import load_run, run  # noqa: E402
-from stance.labels.importer import import_labels  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from stance.experiments import load_run  # noqa: E402
 
 
 def _pss(process: psutil.Process) -> int:
@@ -70,10 +67,7 @@ def main() -> None:
     if not any(articles.glob("*.jsonl")):
         write_jsonl(articles, args.megabytes, files=4)
     size = sum(p.stat().st_size for p in articles.glob("*.jsonl"))
-    table = write_labelled(work / "labelled.jsonl", 10_000, seed=1)
-    import_labels(table, work / "labelled", id_field="sentence_id", article_field="article_id")
-    model = run(ROOT / "experiments" / "default.toml", work / "labelled", out=work / "runs", reuse=True,
-                report=False)
+    model = default_run(work)
     loaded = load_run(model.path)
 
     sample_corpus = work / "sample-corpus"

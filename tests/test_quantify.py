@@ -187,7 +187,6 @@ def test_em_bootstrap_coverage_under_label_shift():
     """Calibrated posteriors of a known model (two Gaussian classes) and groups with shifted mixes:
     the corrected shares are close to the truth and the intervals cover it about 95% of the time."""
     rng = np.random.default_rng(12)
-    prior = np.array([0.5, 0.5])
 
     def posterior(x):  # x | 0 ~ N(-1, 1), x | 1 ~ N(1, 1), training prior (0.5, 0.5)
         p1 = 1 / (1 + np.exp(-2 * x))
