@@ -137,10 +137,17 @@ def audit_push(studio, scores: str | Path, project: str, n: int, *, by: list[str
                progress: bool = False) -> AuditResult:
     """Draw (or redraw, identically) the audit of ``scores`` and push it to ``project`` without
     predictions; see :func:`plan`. Re-running adds nothing."""
+    drawn = plan(scores, n, by=by, allocation=allocation, seed=seed)
+    return push_plan(studio, drawn, project, context=context, ledger_dir=ledger_dir, progress=progress)
+
+
+def push_plan(studio, drawn: AuditPlan, project: str, *, context: int = 2, ledger_dir=None,
+              progress: bool = False) -> AuditResult:
+    """Push a drawn audit to ``project`` (tasks without predictions) and save its design beside the scores;
+    an ``audit.json`` drawn differently is never overwritten."""
     from stance.labels.push import LEDGER_DIR, build_tasks, open_project, send_tasks
     from stance.schema import load_schema
 
-    drawn = plan(scores, n, by=by, allocation=allocation, seed=seed)
     drawn.design["project"] = project
     previous = read_design(drawn.scores)
     if previous is not None and any(previous.get(k) != v for k, v in drawn.design.items()):

@@ -44,3 +44,23 @@ def test_demo_from_the_command_line(studio_server, tmp_path):
     assert '--project "demo from the CLI"' in done.stdout
     assert (tmp_path / "demo" / "report.html").is_file()
     assert f"stance studio stop --data-dir {studio_server.data_dir}" in done.stdout
+
+
+def test_help_teaches_findings_commands():
+    top = stance("--help")
+    assert "estimate" in top.stdout and "audit" in top.stdout
+    estimate = stance("estimate", "--help").stdout
+    for flag in ("--by", "--period", "--audit", "--level", "--min-articles", "--method"):
+        assert flag in estimate, flag
+    audit = stance("audit", "push", "--help").stdout
+    for flag in ("--project", "--n", "--by", "--proportional", "--seed"):
+        assert flag in audit, flag
+    assert "without the model's predictions" in " ".join(audit.split())
+
+
+def test_audit_push_refuses_bad_input_in_one_line(demo_scores, tmp_path):
+    done = stance("audit", "push", str(demo_scores), "--project", "Audit x", "--n", "10", "--by", "outlet",
+                  "--data-dir", str(tmp_path / "no-studio"))
+    # the input is checked before any server is looked for
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no field 'outlet'" in done.stderr and "Label Studio" not in done.stderr

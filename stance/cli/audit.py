@@ -34,9 +34,9 @@ def push(
 
     Example: `stance audit push scores/ --project "audit 2021" --n 400 --by source`
     """
-    from stance.audit import audit_push
+    from stance.audit import plan, push_plan
     from stance.studio.client import connect
-    studio = connect(url, api_key, data_dir=data_dir)
-    result = audit_push(studio, scores, project, n, by=by, allocation="proportional" if proportional else "equal",
-                        seed=seed, context=context, progress=not quiet)
+    drawn = plan(scores, n, by=by, allocation="proportional" if proportional else "equal", seed=seed)
+    studio = connect(url, api_key, data_dir=data_dir)  # after the draw: bad input is refused before any server
+    result = push_plan(studio, drawn, project, context=context, progress=not quiet)
     stderr.print(f"{result}\nopen {studio.url}/projects/{result.project_id} to label", highlight=False)
