@@ -36,11 +36,19 @@ class Studio:
 def connect(url: str | None = None, api_key: str | None = None, *,
             data_dir: str | os.PathLike = DEFAULT_DATA_DIR, check: bool = True) -> Studio:
     """Connect with ``url``/``api_key``, else $LABEL_STUDIO_URL/$LABEL_STUDIO_API_KEY,
-    else the credentials of the embedded server in ``data_dir``."""
+    else the credentials of the embedded server in ``data_dir``.
+
+    The embedded server's token goes only to the embedded server: a ``url`` elsewhere
+    without its own API key is refused before anything is sent.
+    """
     url = url or os.environ.get(URL_ENV)
     api_key = api_key or os.environ.get(KEY_ENV)
     if not (url and api_key):
         creds_file = credentials_path(data_dir)
+        if url and not (creds_file.is_file() and _same_server(url, read_credentials(creds_file).url)):
+            raise StanceError(f"no API key for Label Studio at {url.rstrip('/')}: give that server's own key "
+                              f"({KEY_ENV} or the api key option); the embedded server's key is only ever sent "
+                              "to the embedded server")
         if not creds_file.is_file():
             raise StanceError(
                 "no Label Studio to talk to: pass --url and --api-key, set LABEL_STUDIO_URL and "
@@ -53,6 +61,18 @@ def connect(url: str | None = None, api_key: str | None = None, *,
         with errors_explained(studio):
             studio.client.users.whoami()
     return studio
+
+
+def _same_server(url: str, embedded: str) -> bool:
+    """Whether ``url`` names the embedded server (scheme, host and port; localhost and 127.0.0.1 alike)."""
+    def key(u: str):
+        parts = httpx.URL(u)
+        host = "127.0.0.1" if parts.host in ("localhost", "127.0.0.1", "::1") else parts.host
+        return parts.scheme, host, parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        return key(url) == key(embedded)
+    except (httpx.InvalidURL, TypeError):
+        return False
 
 
 @contextmanager
