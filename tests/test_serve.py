@@ -13,14 +13,12 @@ import pytest
 from stance.experiments import load_run
 from stance.labels.push import push
 from stance.resources import demo_dir
-from stance.serve import Backend, connect_project, make_server
-
-pytestmark = pytest.mark.studio
+from stance.serve import Backend, backend_credentials, connect_project, make_server
 
 
 @pytest.fixture()
-def backend(studio, default_run, tmp_path):
-    state = Backend(load_run(default_run), studio, None, None, tmp_path / "serve")
+def backend(default_run, tmp_path):
+    state = Backend(load_run(default_run), backend_credentials(tmp_path / "serve"), workdir=tmp_path / "serve")
     server = make_server(state, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -29,26 +27,88 @@ def backend(studio, default_run, tmp_path):
     server.server_close()
 
 
+def _auth(state):
+    return (state.credentials.user, state.credentials.password)
+
+
 def test_backend_answers_the_protocol(backend):
     state, url = backend
-    assert httpx.get(f"{url}/health").json()["status"] == "UP"
-    assert httpx.post(f"{url}/setup", json={"project": "1.0"}).json()["model_version"] == state.model_version
-    answer = httpx.post(f"{url}/predict", json={"tasks": [{"id": 1, "data": {"text": "Beijing warned Washington."}},
-                                                          {"id": 2, "data": {"text": "Both sides agreed to talk."}}]})
+    auth = _auth(state)
+    assert httpx.get(f"{url}/health", auth=auth).json()["status"] == "UP"
+    assert httpx.post(f"{url}/setup", json={"project": "1.0"}, auth=auth).json()["model_version"] == \
+        state.model_version
+    answer = httpx.post(f"{url}/predict", auth=auth,
+                        json={"tasks": [{"id": 1, "data": {"text": "Beijing warned Washington."}},
+                                        {"id": 2, "data": {"text": "Both sides agreed to talk."}}]})
     results = answer.json()["results"]
     assert len(results) == 2 and all(r["model_version"] == state.model_version for r in results)
     assert {item["from_name"] for item in results[0]["result"]} == {"framing", "tone", "speaker"}
-    assert httpx.post(f"{url}/predict", content=b"not json").status_code == 400
+    bad = httpx.post(f"{url}/predict", content=b"not json", auth=auth, headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400
 
 
+def test_the_password_is_random_and_private(tmp_path):
+    import os
+    import stat
+    first = backend_credentials(tmp_path / "a")
+    assert stat.S_IMODE(os.stat(tmp_path / "a" / "credentials.env").st_mode) == 0o600
+    assert backend_credentials(tmp_path / "a") == first                 # kept
+    assert backend_credentials(tmp_path / "b").password != first.password
+    assert first.password not in repr(first)
+
+
+def test_requests_without_the_password_get_401(backend):
+    state, url = backend
+    for answer in (httpx.get(f"{url}/health"), httpx.get(f"{url}/status", auth=("stance", "wrong")),
+                   httpx.post(f"{url}/webhook", json={"action": "START_TRAINING"}),
+                   httpx.post(f"{url}/predict", json={"tasks": []}, auth=("someone", state.credentials.password))):
+        assert answer.status_code == 401 and "Basic" in answer.headers["WWW-Authenticate"]
+    assert state.events_seen == 0
+
+
+def test_only_json_bodies_of_bounded_size(backend):
+    state, url = backend
+    auth = _auth(state)
+    # what a web page can send without a preflight: text/plain
+    answer = httpx.post(f"{url}/webhook", content=b'{"action": "START_TRAINING"}', auth=auth,
+                        headers={"Content-Type": "text/plain"})
+    assert answer.status_code == 415 and answer.json()["error"].startswith("the body must be application/json")
+    state.max_body = 1000
+    big = httpx.post(f"{url}/predict", json={"tasks": [{"data": {"text": "x" * 2000}}]}, auth=auth)
+    assert big.status_code == 413
+    assert state.events_seen == 0
+
+
+def test_an_event_without_an_action_retrains_nothing(backend):
+    state, url = backend
+    state.retrain_every, state.studio, state.project = 1, object(), "p"   # any TRAIN would start at once
+    for body in ({}, {"project": {"id": 1}}):
+        answer = httpx.post(f"{url}/webhook", json=body, auth=_auth(state))
+        assert answer.status_code == 400 and "no action" in answer.json()["error"]
+    assert httpx.post(f"{url}/train", json={}, auth=_auth(state)).status_code == 400
+    assert not state.training and state.events_seen == 0
+
+
+def test_failures_answer_json_500_and_the_event_log_is_bounded(backend):
+    state, url = backend
+    broken = httpx.post(f"{url}/predict", json={"tasks": ["not a task"]}, auth=_auth(state))
+    assert broken.status_code == 500 and "AttributeError" in broken.json()["error"]
+    assert httpx.get(f"{url}/health", auth=_auth(state)).status_code == 200   # still up
+    for _ in range(1200):
+        state.event("ANNOTATION_CREATED", {})
+    assert len(state.events) == 1000 and state.events_seen == 1200
+
+
+@pytest.mark.studio
 def test_connected_project_gets_predictions_events_and_a_retrained_run(studio, backend, demo_corpus, tmp_path):
     state, url = backend
+    state.studio = studio
     name = f"backend {uuid.uuid4().hex[:6]}"
     pushed = push(studio, demo_corpus, name, ledger_dir=tmp_path)
     pid = pushed.project_id
     state.project, state.retrain_every = name, pushed.created
-    # connect through Label Studio's own API: it calls /health and /setup, and sends annotation events
-    studio.client.ml.create(project=pid, url=url, title="stance", is_interactive=False)
+    # connect with its basic auth: Label Studio calls /health and /setup, and sends annotation events
+    connect_project(studio, name, url, state.credentials)
     studio.client.actions.create(id="retrieve_tasks_predictions", project=pid,
                                  selected_items={"all": True, "excluded": []})
     tasks = list(studio.client.tasks.list(project=pid, fields="all"))
@@ -78,7 +138,8 @@ def test_connected_project_gets_predictions_events_and_a_retrained_run(studio, b
     retrained = load_run(state.run.path)  # a complete, verified run beside the first one
     assert (retrained.path.parent / first_version).is_dir()
     assert retrained.manifest["data"]["rows"] == 165
-    answer = httpx.post(f"{url}/predict", json={"tasks": [{"id": 1, "data": {"text": "Talks resumed."}}]}).json()
+    answer = httpx.post(f"{url}/predict", json={"tasks": [{"id": 1, "data": {"text": "Talks resumed."}}]},
+                        auth=_auth(state)).json()
     assert answer["results"][0]["model_version"] == state.trained[0]
-    connect_project(studio, name, url)  # what `stance serve --project` does: already connected, so nothing new
+    connect_project(studio, name, url, state.credentials)  # connected again: nothing new
     assert len(list(studio.client.ml.list(project=pid))) == 1
