@@ -25,7 +25,6 @@ log keeps the last ``EVENT_LOG`` events.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import json
 import os
