@@ -1,5 +1,7 @@
 """Shared fixtures: the seed articles (from ../shared, never copied here) and the demo corpus."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,8 @@ import pytest
 from stance.resources import demo_dir
 
 SEED_DIR = Path(__file__).resolve().parents[2] / "shared" / "seed-articles"
+# runs made by the tests are signed with a key of the test session's own, never the user's
+os.environ["STANCE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="stance-config-")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
 """Experiments: grouped folds, skipped rows, saved runs that refuse tampering, --test, compare, curve."""
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import datasets
@@ -259,3 +261,51 @@ def test_cli_run_list_show_compare(demo_labels, tmp_path, monkeypatch):
     compared = runner.invoke(app, ["experiments", "compare", "one", "two", "--rounds", "50"])
     assert compared.exit_code == 0, compared.output
     assert "cv" in compared.output and "+0.000" in compared.output  # same config, same data: no difference
+
+
+# ---------------------------------------------------------------- signed runs
+
+class _Planted:
+    """Unpickling this writes a marker file: what a rewritten model could do instead."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def test_a_rewritten_run_is_refused_before_unpickling(default_run, tmp_path):
+    import joblib
+
+    from stance.experiments.runs import MODEL_FILE, RunError, file_hashes, load_run, trust_run
+    run = Path(shutil.copytree(default_run, tmp_path / "run"))
+    load_run(run)                                       # a copy of our own run is still ours
+    marker = tmp_path / "marker"
+    joblib.dump(_Planted(marker), run / MODEL_FILE)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["files"] = file_hashes(run)                 # the hashes made to match the new model
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RunError, match="was not made by this user, or was changed"):
+        load_run(run)
+    assert not marker.exists()
+    # an unsigned run (an older stance's) is refused too, until the user trusts it
+    benign = Path(shutil.copytree(default_run, tmp_path / "benign"))
+    (benign / "manifest.sig").unlink()
+    with pytest.raises(RunError, match="not signed"):
+        load_run(benign)
+    trust_run(benign)
+    assert load_run(benign).predict(["Talks resumed."])
+
+
+def test_a_damaged_manifest_is_one_clear_error_in_list(default_run, tmp_path):
+    import subprocess
+    import sys
+    root = tmp_path / "runs"
+    shutil.copytree(default_run, root / "good")
+    (root / "broken").mkdir()
+    (root / "broken" / "manifest.json").write_text("{not json")
+    done = subprocess.run([sys.executable, "-m", "stance", "experiments", "list"], capture_output=True, text=True,
+                          env={**os.environ, "STANCE_RUNS_DIR": str(root)})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "broken/manifest.json: damaged or unreadable" in done.stderr

@@ -1,4 +1,4 @@
-"""``stance experiments run|list|show|compare|curve``."""
+"""``stance experiments run|list|show|trust|compare|curve``."""
 
 import json
 import sys
@@ -99,6 +99,18 @@ def show_command(run: Annotated[str, typer.Argument(help="Run directory, run id,
                               str(c["support"]))
             console.print(table)
     stderr.print(f"report: {r.path / 'report.html'}")
+
+
+@experiments_app.command("trust")
+def trust_command(run: Annotated[str, typer.Argument(help="Run directory, run id, or `latest`.")]) -> None:
+    """Accept a run made by someone else (or by an older stance): check its files, then sign it with your key.
+
+    Runs are signed by whoever trains them (a key in ~/.config/stance, mode 0600); a
+    model is unpickled only from a run signed with your key, because unpickling runs
+    code. Trust only runs whose source you trust.
+    """
+    from stance.experiments.runs import trust_run
+    stderr.print(f"trusted and signed with your key: {trust_run(run)}", highlight=False)
 
 
 @experiments_app.command("compare")

@@ -33,7 +33,7 @@ from stance.experiments.config import config_hash, dump_config, load_config, res
 from stance.experiments.metrics import scores
 from stance.experiments.pipeline import build_pipeline, search_grid
 from stance.experiments.runs import (MANIFEST, MODEL_FILE, StanceModel, aligned_proba, file_hashes, git_commit,
-                                     list_run_dirs, read_manifest, runs_dir)
+                                     list_run_dirs, read_manifest, runs_dir, sign_run)
 from stance.labels.dataset import load_labelled
 from stance.progress import progress_bar
 from stance.schema import Schema, load_schema
@@ -155,6 +155,7 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
             "files": file_hashes(staging),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        sign_run(staging)
         final = root / run_id
         staging.rename(final)
     except BaseException:

@@ -4,13 +4,23 @@ A run directory is written whole under a temporary name and renamed when complet
 so a half-written run is never seen. ``manifest.json`` lists the sha256 of every
 other file; :func:`load_run` checks them all, and the schema, before it unpickles
 ``model.joblib`` (unpickling runs code, so a changed file is never opened).
+
+Hashes catch accidents, not someone who rewrites a model and its manifest together.
+So every run is signed: ``manifest.sig`` holds an HMAC-SHA256 of the manifest's bytes
+under a key of this user's (``~/.config/stance/signing.key``, mode 0600; the
+directory is ``$STANCE_CONFIG_DIR`` when set). A model is unpickled only from a run
+whose signature checks; a run made elsewhere is refused until the user says
+:func:`trust_run` (``stance experiments trust RUN``), which signs it with their key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import io
 import json
 import os
+import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +34,9 @@ from stance.schema import Schema, load_schema
 DEFAULT_RUNS_DIR = Path("artifacts/runs")
 RUNS_ENV = "STANCE_RUNS_DIR"
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
 MODEL_FILE = "model.joblib"
+CONFIG_ENV = "STANCE_CONFIG_DIR"
 
 
 class RunError(StanceError):
@@ -45,7 +57,47 @@ def sha256_file(path: Path) -> str:
 
 def file_hashes(directory: Path) -> dict[str, str]:
     return {p.relative_to(directory).as_posix(): sha256_file(p)
-            for p in sorted(directory.rglob("*")) if p.is_file() and p.name != MANIFEST}
+            for p in sorted(directory.rglob("*")) if p.is_file() and p.name not in (MANIFEST, SIGNATURE)}
+
+
+def config_dir() -> Path:
+    """This user's stance settings: ``$STANCE_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/stance`` or ``~/.config/stance``."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "stance"
+
+
+def signing_key() -> bytes:
+    """This user's key for signing runs, made at random on first use and kept 0600."""
+    path = config_dir() / "signing.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return bytes.fromhex(path.read_text().strip())
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _signature(manifest_bytes: bytes) -> str:
+    return hmac.new(signing_key(), manifest_bytes, hashlib.sha256).hexdigest()
+
+
+def sign_run(path: Path) -> None:
+    """Sign the run at ``path`` (its manifest as it is now) with this user's key."""
+    (Path(path) / SIGNATURE).write_text(_signature((Path(path) / MANIFEST).read_bytes()) + "\n")
+
+
+def trust_run(ref: str | os.PathLike) -> Path:
+    """Accept a run made by someone else: check its files against its manifest, then sign it
+    with this user's key, so that :func:`load_run` opens it. Trust only runs whose source you trust:
+    unpickling a model runs its code."""
+    path = resolve_run(ref)
+    verify_run(path)
+    sign_run(path)
+    return path
 
 
 def git_commit() -> str | None:
@@ -144,14 +196,19 @@ def list_run_dirs(root: Path | None = None) -> list[Path]:
     if not root.is_dir():
         return []
     runs = [p for p in root.iterdir() if (p / MANIFEST).is_file() and not p.name.startswith(".")]
-    return sorted(runs, key=lambda p: (json.loads((p / MANIFEST).read_text())["created"], p.name))
+    return sorted(runs, key=lambda p: (str(read_manifest(p).get("created")), p.name))
 
 
 def read_manifest(path: Path) -> dict:
     try:
-        return json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{path / MANIFEST}: unreadable ({exc})") from None
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path / MANIFEST}: damaged or unreadable ({exc}); move that run out of the runs "
+                       "directory or re-run its experiment") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("run_id"), str):
+        raise RunError(f"{path / MANIFEST}: damaged (no run id); move that run out of the runs directory or "
+                       "re-run its experiment")
+    return manifest
 
 
 def verify_run(path: Path) -> dict:
@@ -178,17 +235,36 @@ def load_run(ref: str | os.PathLike, schema: Schema | None = None, *, with_model
              check_schema: bool = True) -> Run:
     """Open a run after checking its files and that it was trained on ``schema``'s labels.
 
-    ``schema`` defaults to the current one (``labels/schema.toml``); ``check_schema=False``
-    is for reading a run's records (listing), never for predicting.
+    With the model, the run's signature is checked first, and the model file is read
+    once: the bytes hashed are the bytes unpickled. ``schema`` defaults to the current
+    one (``labels/schema.toml``); ``check_schema=False`` is for reading a run's records
+    (listing), never for predicting.
     """
     path = resolve_run(ref)
+    if with_model:
+        _check_signature(path)
     manifest = verify_run(path)
     if check_schema:
         _check_schema(path, manifest, schema or load_schema())
     run = Run(path, manifest)
     if with_model:
-        run.model = joblib.load(path / MODEL_FILE)
+        data = (path / MODEL_FILE).read_bytes()
+        if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
+            raise RunError(f"{path / MODEL_FILE}: changed while it was being checked; refusing to load it")
+        run.model = joblib.load(io.BytesIO(data))
     return run
+
+
+def _check_signature(path: Path) -> None:
+    signature = path / SIGNATURE
+    if not signature.is_file():
+        raise RunError(f"{path}: the run is not signed (made by an older stance, or elsewhere); if you trust "
+                       f"where it came from, `stance experiments trust {path}` signs it with your key")
+    manifest = (path / MANIFEST).read_bytes()
+    if not hmac.compare_digest(signature.read_text().strip(), _signature(manifest)):
+        raise RunError(f"{path}: the run was not made by this user, or was changed since (its signature does "
+                       "not match). Refusing to load it: a model file runs code when opened. If you trust where "
+                       f"it came from, `stance experiments trust {path}` signs it with your key")
 
 
 def _check_schema(path: Path, manifest: dict, schema: Schema) -> None:
