@@ -101,7 +101,7 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
     schema = load_schema()
     config = load_config(config) if not isinstance(config, dict) else resolve_config(config)
     labelled = read_labelled(data, schema)
-    dims = select_dimensions(config, labelled, schema)
+    dims, _ = select_dimensions(config, labelled, schema)  # skipped dimensions cannot be learnt from here
     usable = np.flatnonzero(np.all([labelled.labels[d] >= 0 for d in dims], axis=0))
     if seed_size + batch * rounds > len(usable) * (1 - test_share):
         raise StanceError(f"{data}: {len(usable)} fully labelled sentences; seed {seed_size} + {rounds} rounds "

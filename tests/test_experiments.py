@@ -309,3 +309,35 @@ def test_a_damaged_manifest_is_one_clear_error_in_list(default_run, tmp_path):
                           env={**os.environ, "STANCE_RUNS_DIR": str(root)})
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "broken/manifest.json: damaged or unreadable" in done.stderr
+
+
+# ---------------------------------------------------------------- partly labelled data
+
+def _only(demo_labels, tmp_path, keep: tuple[str, ...]) -> Path:
+    data = datasets.load_from_disk(str(demo_labels))
+    for dim in ("framing", "tone", "speaker"):
+        if dim not in keep:
+            data = data.map(lambda row, d=dim: {d: -1, f"{d}_status": "unlabelled", f"{d}_n": 0})
+    data.save_to_disk(str(tmp_path / "partial"))
+    return tmp_path / "partial"
+
+
+def test_a_dataset_labelled_on_some_dimensions_trains_those(demo_labels, tmp_path):
+    partial = _only(demo_labels, tmp_path, ("tone",))
+    result = run(Path(__file__).resolve().parents[1] / "experiments" / "default.toml", partial, out=tmp_path / "r")
+    assert list(result.metrics["dimensions"]) == ["tone"]
+    assert result.metrics["skipped_dimensions"] == {"framing": "no resolved labels", "speaker": "no resolved labels"}
+    assert json.loads((result.path / "metrics.json").read_text())["skipped_dimensions"]["framing"]
+    assert "framing    not trained: no resolved labels" in str(result)
+    assert list(load_run(result.path).predict(["Talks resumed."])) == ["tone"]
+
+
+def test_nothing_trainable_fails_before_any_slow_work(demo_labels, tmp_path, monkeypatch):
+    from stance.experiments import embeddings
+    nothing = _only(demo_labels, tmp_path, ())
+
+    def slow(*args, **kwargs):
+        raise AssertionError("encoding started before the check")
+    monkeypatch.setattr(embeddings.SentenceEmbedder, "transform", slow)
+    with pytest.raises(StanceError, match="no dimension can be trained .*framing: no resolved labels"):
+        run(Path(__file__).resolve().parents[1] / "experiments" / "embeddings.toml", nothing, out=tmp_path / "r")

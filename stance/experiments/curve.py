@@ -51,7 +51,7 @@ def learning_curve(config: str | Path | dict, data: str | Path, *, out: str | Pa
     schema = schema or load_schema()
     config = load_config(config, overrides) if not isinstance(config, dict) else resolve_config(config)
     labelled = read_labelled(data, schema)
-    dims = select_dimensions(config, labelled, schema)
+    dims, _ = select_dimensions(config, labelled, schema)  # skipped dimensions cannot be learnt from here
     rng = np.random.default_rng(config["seed"])
     prepared = {}
     for dim in dims:

@@ -91,6 +91,8 @@ class RunResult:
             if "test" in m:
                 line += f"  | test macro-F1 {m['test']['macro_f1']:.3f} (n={m['test']['n']})"
             lines.append(line)
+        for dim, why in self.metrics.get("skipped_dimensions", {}).items():
+            lines.append(f"  {dim:<10} not trained: {why}")
         return "\n".join(lines)
 
 
@@ -108,7 +110,7 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
     root = Path(out) if out else runs_dir()
     train = read_labelled(data, schema)
     held_out = read_labelled(test, schema) if test else None
-    dims = select_dimensions(config, train, schema)
+    dims, skipped_dims = select_dimensions(config, train, schema)
     chash = config_hash(config)
     if reuse:
         for existing in reversed(list_run_dirs(root)):
@@ -128,6 +130,8 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
             config, train, held_out, dims, schema, progress)
         metrics["run_id"] = run_id
         metrics["seconds"] = round(time.perf_counter() - started, 2)
+        if skipped_dims:
+            metrics["skipped_dimensions"] = skipped_dims
         (staging / "config.toml").write_text(dump_config(config), encoding="utf-8")
         joblib.dump(model, staging / MODEL_FILE)
         pq.write_table(predictions, staging / "cv_predictions.parquet")
@@ -164,14 +168,33 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
     return RunResult(final, run_id, metrics)
 
 
-def select_dimensions(config: dict, data: LabelledData, schema: Schema) -> list[str]:
+def select_dimensions(config: dict, data: LabelledData, schema: Schema) -> tuple[list[str], dict[str, str]]:
+    """The dimensions to train, and why each other one is skipped; checked before any slow work.
+
+    A dimension the config names must be in the data. One without two classes among its
+    resolved labels, or whose labelled sentences come from a single article (no grouped
+    cross-validation), is skipped with its reason; only when nothing is left is it an error.
+    """
     wanted = config["dimensions"] or [d for d in schema.names if d in data.labels]
+    trained, skipped = [], {}
     for dim in wanted:
         schema.dimension(dim)
         if dim not in data.labels:
             raise StanceError(f"{data.path}: has no labels for dimension {dim!r} that the config asks for "
                               f"(it has {', '.join(data.labels)})")
-    return wanted
+        resolved = data.labels[dim] >= 0
+        classes = len(np.unique(data.labels[dim][resolved]))
+        if classes < 2:
+            skipped[dim] = (f"fewer than two classes among its {int(resolved.sum()):,} resolved labels"
+                            if resolved.any() else "no resolved labels")
+        elif len(np.unique(data.article_ids[resolved])) < 2:
+            skipped[dim] = "its labelled sentences come from one article: grouped cross-validation needs two"
+        else:
+            trained.append(dim)
+    if not trained:
+        reasons = "; ".join(f"{d}: {why}" for d, why in skipped.items())
+        raise StanceError(f"{data.path}: no dimension can be trained ({reasons}); label more before training")
+    return trained, skipped
 
 
 def _warm_embeddings(config: dict, texts, progress: bool) -> None:
@@ -199,13 +222,7 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
         skipped = {status: int(n) for status, n in
                    zip(*np.unique(train.statuses[dim][y_all < 0], return_counts=True))}
         X, y, groups = train.texts[keep], y_all[keep], train.article_ids[keep]
-        if len(np.unique(y)) < 2:
-            raise StanceError(f"{train.path}: dimension {dim!r} has fewer than two classes among "
-                              f"{len(y)} resolved labels; label more before training")
-        folds = min(n_folds, len(np.unique(groups)))
-        if folds < 2:
-            raise StanceError(f"{train.path}: dimension {dim!r}: grouped cross-validation needs sentences "
-                              "from at least two articles")
+        folds = min(n_folds, len(np.unique(groups)))  # at least 2: select_dimensions checked
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config["seed"])
         proba = np.zeros((len(y), len(names)))
         fold_of = np.zeros(len(y), dtype=np.int64)
