@@ -64,3 +64,27 @@ def test_audit_push_refuses_bad_input_in_one_line(demo_scores, tmp_path):
     # the input is checked before any server is looked for
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "no field 'outlet'" in done.stderr and "Label Studio" not in done.stderr
+
+
+def test_every_command_that_shows_progress_takes_quiet():
+    """A command whose function has a progress switch offers --quiet (checked over the whole CLI)."""
+    import inspect
+
+    import typer.main
+
+    from stance.cli import app
+    group = typer.main.get_command(app)
+
+    def commands(command, path=()):
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from commands(sub, (*path, name))
+        if not getattr(command, "commands", None):
+            yield path, command
+
+    missing = []
+    for path, command in commands(group):
+        source = inspect.getsource(command.callback)
+        if "progress=" in source and "--quiet" not in [o for p in command.params for o in p.opts]:
+            missing.append(" ".join(path))
+    assert not missing, missing
+    assert len(list(commands(group))) > 20

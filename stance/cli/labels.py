@@ -32,6 +32,7 @@ def push(
         "--model", "-m", help="A run: its predictions go with every task; needed by --select uncertain.")] = None,
     focus: Annotated[Optional[str], typer.Option(help="Rank by uncertainty on this dimension only.")] = None,
     uncertainty: Annotated[str, typer.Option(help="entropy or margin.")] = "entropy",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Send sentences to Label Studio as tasks, with their context and article metadata.
@@ -47,7 +48,7 @@ def push(
     studio = connect(url, api_key, data_dir=data_dir)
     result = push_sentences(studio, corpus, project, select=select, n=n, terms=filter_terms or [],
                             context=context, seed=seed, update_config=update_config, model=model, focus=focus,
-                            uncertainty_method=uncertainty, progress=True)
+                            uncertainty_method=uncertainty, progress=not quiet)
     stderr.print(f"{result}\nopen {studio.url}/projects/{result.project_id} to label", highlight=False)
 
 
@@ -56,6 +57,7 @@ def pull(
     project: Annotated[str, typer.Option("--project", "-p", help="Project title.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the labelled dataset.")],
     full: Annotated[bool, typer.Option(help="Read the whole project even if OUT has an earlier pull.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Pull every annotator's labels into a Hugging Face dataset, with agreement.
@@ -68,7 +70,7 @@ def pull(
     from stance.labels.pull import pull as pull_labels
     from stance.studio.client import connect
     studio = connect(url, api_key, data_dir=data_dir)
-    result = pull_labels(studio, project, out, full=full, progress=True)
+    result = pull_labels(studio, project, out, full=full, progress=not quiet)
     stderr.print(str(result), highlight=False)
     for table in agreement_tables(result.agreement):
         stderr.print(table)
@@ -78,6 +80,7 @@ def pull(
 def predict_command(
     project: Annotated[str, typer.Option("--project", "-p", help="Project title.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Run directory, run id, or `latest`.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Add a run's predictions to the tasks already in a project (annotators then correct them).
@@ -87,7 +90,7 @@ def predict_command(
     from stance.labels.predict import predict
     from stance.studio.client import connect
     studio = connect(url, api_key, data_dir=data_dir)
-    stderr.print(str(predict(studio, project, model, progress=True)), highlight=False)
+    stderr.print(str(predict(studio, project, model, progress=not quiet)), highlight=False)
 
 
 @labels_app.command("simulate")
@@ -166,6 +169,7 @@ def import_command(
         "--map", help="DIM:VALUE=CHOICE: rename a value of the file to a schema choice.")] = None,
     corpus: Annotated[Optional[Path], typer.Option(
         help="Corpus directory: rows need only a sentence id; text and article come from it.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Bring labels made elsewhere into the dataset format of `labels pull`.
 
@@ -185,7 +189,7 @@ def import_command(
         value_map.setdefault(dim, {})[value] = choice
     result = import_labels(file, out, text_field=text_field, labels=_pairs(label or [], "--label"),
                            id_field=id_field, article_field=article_field, annotator_field=annotator_field,
-                           value_map=value_map, corpus=corpus)
+                           value_map=value_map, corpus=corpus, progress=not quiet)
     stderr.print(str(result), highlight=False)
     for table in agreement_tables(result.agreement):
         stderr.print(table)

@@ -16,13 +16,14 @@ DataDir = Annotated[Path, typer.Option("--data-dir", help="Where Label Studio ke
 def start(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = server.DEFAULT_PORT,
     data_dir: DataDir = server.DEFAULT_DATA_DIR,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Start Label Studio on 127.0.0.1 (or say where it already runs).
 
     The first start creates an admin user with a random password and API token,
     kept in DATA_DIR/credentials.env (mode 0600); stance commands find them there.
     """
-    info = server.start(data_dir, port, progress=True)
+    info = server.start(data_dir, port, progress=not quiet)
     state = "already running" if info.already_running else "running"
     stderr.print(f"Label Studio {state} at [bold]{info.url}[/] (pid {info.pid})", highlight=False)
     stderr.print(f"log in as {server.read_credentials(info.credentials_file).username}; "

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from stance.corpus import content_id
 from stance.errors import StanceError
+from stance.progress import progress_bar
 from stance.labels.agreement import agreement
 from stance.labels.dataset import Annotation, Sentence, choice_name, write_dataset, write_summary
 from stance.labels.pull import parse_annotations
@@ -40,7 +41,7 @@ def import_labels(path: str | Path, out: str | Path, *, text_field: str = "text"
                   labels: dict[str, str] | None = None, id_field: str | None = None,
                   article_field: str | None = None, annotator_field: str | None = None,
                   value_map: dict[str, dict[str, str]] | None = None, corpus: str | Path | None = None,
-                  schema: Schema | None = None) -> ImportResult:
+                  schema: Schema | None = None, progress: bool = False) -> ImportResult:
     """Import ``path`` into the dataset at ``out``.
 
     ``labels`` maps each dimension to the field (or, in a Label Studio export, the
@@ -55,14 +56,16 @@ def import_labels(path: str | Path, out: str | Path, *, text_field: str = "text"
     for dim in labels:
         schema.dimension(dim)  # an unknown dimension is an error that lists the known ones
     value_map = value_map or {}
-    if _is_label_studio_export(path):
-        kind = "Label Studio export"
-        sentences = _from_export(path, text_field, labels, id_field, article_field, value_map, schema)
-    else:
-        kind = "table"
-        known = _corpus_sentences(corpus) if corpus else None
-        sentences = _from_table(path, text_field, labels, id_field or ("sentence_id" if known else None),
-                                article_field, annotator_field, value_map, schema, known)
+    with progress_bar(f"import {path.name}", None, enabled=progress, status="{records:,} records read",
+                      records=0) as bar:
+        if _is_label_studio_export(path):
+            kind = "Label Studio export"
+            sentences = _from_export(path, text_field, labels, id_field, article_field, value_map, schema, bar)
+        else:
+            kind = "table"
+            known = _corpus_sentences(corpus) if corpus else None
+            sentences = _from_table(path, text_field, labels, id_field or ("sentence_id" if known else None),
+                                    article_field, annotator_field, value_map, schema, known, bar)
     annotations = [a for s in sentences for a in s.annotations]
     write_dataset(sentences, schema, out)
     report = agreement(annotations, schema, (s.sentence_id for s in sentences))
@@ -86,7 +89,7 @@ def _mapped(value: str, dim: str, value_map: dict[str, dict[str, str]]) -> str:
 
 
 def _from_export(path: Path, text_field: str, labels: dict[str, str], id_field: str | None,
-                 article_field: str | None, value_map: dict, schema: Schema) -> list[Sentence]:
+                 article_field: str | None, value_map: dict, schema: Schema, bar) -> list[Sentence]:
     try:
         tasks = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -111,6 +114,9 @@ def _from_export(path: Path, text_field: str, labels: dict[str, str], id_field: 
         sentence.annotations = parse_annotations(task.get("annotations") or [], sentence_id, task.get("id"),
                                                  schema, {}, where)
         sentences.append(sentence)
+        if n % 1000 == 999:
+            bar.update(records=n + 1)
+    bar.update(records=len(tasks))
     return sentences
 
 
@@ -125,11 +131,13 @@ def _corpus_sentences(corpus: str | Path) -> dict[str, tuple[str, str]]:
 
 def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: str | None,
                 article_field: str | None, annotator_field: str | None, value_map: dict,
-                schema: Schema, known: dict[str, tuple[str, str]] | None = None) -> list[Sentence]:
+                schema: Schema, known: dict[str, tuple[str, str]] | None, bar) -> list[Sentence]:
     fields = {dim.name: labels.get(dim.name, dim.name) for dim in schema.dimensions}
     by_id: dict[str, Sentence] = {}
     seen_label_field = set()
-    for record in read_records(path):
+    for n, record in enumerate(read_records(path), 1):
+        if n % 1000 == 0:
+            bar.update(records=n)
         if isinstance(record, Rejected):
             raise StanceError(f"{record.origin}: {record.reason}")
         row, where = record.fields, record.origin
