@@ -163,14 +163,15 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
 
 
 def _write(simulation: Simulation, config: dict, settings: dict) -> None:
-    from stance.plots import PALETTE, img, page, plt, table
+    from stance.plots import PALETTE, figure, img
+    from stance.webpage import page, table
 
     out = simulation.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "simulation.json").write_text(json.dumps(
         {"config": config["name"], **settings, "labels_used": simulation.labels_used,
          "macro_f1": simulation.macro_f1, "per_dimension": simulation.per_dimension}, indent=2) + "\n")
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = figure(6.5, 3.6)
     for k, (strategy, values) in enumerate(simulation.macro_f1.items()):
         ax.plot(simulation.labels_used, values, marker="o", label=strategy, color=PALETTE[k])
     ax.set_xlabel("labels used")

@@ -12,7 +12,6 @@ sentences per class. Plots are inline PNG, so the file opens anywhere without a 
 from __future__ import annotations
 
 import heapq
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from matplotlib.figure import Figure
 from stance import quantify
 from stance.errors import StanceError
 from stance.estimate import COLUMNS, estimate, join_audit, read_estimates
-from stance.plots import PALETTE, img, page, table
+from stance.plots import PALETTE, figure, img
+from stance.webpage import esc, page, table
 from stance.scores import FREQUENCY as _FREQUENCY
 from stance.scores import PERIODS, open_scores
 
@@ -71,9 +71,9 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
     period = _period(dates, period) if dates is not None and dates.notna().any() else None
     if "date" in by and period is None:
         raise StanceError("--by date: the articles have no parseable dates")
-    parts = [f"<h1>Stance report: {html.escape(scores.name)}</h1>",
+    parts = [f"<h1>Stance report: {esc(scores.name)}</h1>",
              f"<p>{len(articles):,} articles, {int(articles['sentences'].sum()):,} sentences, scored by run "
-             f"<b>{html.escape(manifest['model']['run_id'])}</b>"
+             f"<b>{esc(manifest['model']['run_id'])}</b>"
              + (f"; dates {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}" if period else "") + ".</p>"]
     if estimates is not None:
         frame = estimates if isinstance(estimates, pd.DataFrame) else read_estimates(estimates)
@@ -136,8 +136,8 @@ def _method_note(frame: pd.DataFrame, level: float, source) -> str:
     audited = int(frame.groupby(["dimension", "class"])["n_audit"].sum().max())
     flags = sorted({f for cell in frame["flag"] for f in cell.split(",") if f})
     lines = [f"<p><b>Estimates</b> ({level:.0%} intervals"
-             + (f", from {html.escape(str(source))}" if source else "") + "). Method: "
-             + "; ".join(html.escape(m) for m in methods[:3]) + ("; ..." if len(methods) > 3 else "") + ".</p>"]
+             + (f", from {esc(str(source))}" if source else "") + "). Method: "
+             + "; ".join(esc(m) for m in methods[:3]) + ("; ..." if len(methods) > 3 else "") + ".</p>"]
     lines.append("<p>" + (f"Audit: {audited:,} randomly drawn sentences labelled by people." if audited else
                           "No audit: the intervals reflect which articles were sampled, not the model's own "
                           "errors beyond what its cross-validated predictions show. Draw an audit "
@@ -175,7 +175,7 @@ def _by_group(frame: pd.DataFrame, groups: list[str], articles: pd.DataFrame) ->
     frame = frame.assign(_group=_label(frame, groups))
     sizes = frame.drop_duplicates("_group").set_index("_group")
     top = sizes["n_sentences"].sort_values(ascending=False).index[:TOP_GROUPS]
-    parts = [f"<h2>By {html.escape(name)}</h2>"]
+    parts = [f"<h2>By {esc(name)}</h2>"]
     if len(sizes) > len(top):
         parts.append(f'<p class="muted">The {TOP_GROUPS} largest of {len(sizes)} groups; the estimates file has '
                      "them all.</p>")
@@ -254,7 +254,7 @@ def _over_time(frame: pd.DataFrame, groups: list[str]) -> str:
     undated = int(frame["_when"].isna().sum())
     frame = frame[frame["_when"].notna()]
     series = frame.groupby("_group")["n_sentences"].sum().sort_values(ascending=False).index[:6]
-    parts = ["<h2>Over time" + (f" by {html.escape(' · '.join(groups))}" if groups else "") + "</h2>"]
+    parts = ["<h2>Over time" + (f" by {esc(' · '.join(groups))}" if groups else "") + "</h2>"]
     if undated:
         parts.append(f'<p class="muted">{undated:,} estimates of undated sentences are left out here.</p>')
     for dim, cells in frame.groupby("dimension", sort=False):
@@ -293,7 +293,7 @@ def _trust(opened, audit, level: float) -> str:
     if audit is not None:
         frame = opened.sentences(["sentence_id", *(f"{d}_p_{n}" for d, names in labels.items() for n in names)])
         sample = join_audit(audit, opened, frame, np.zeros(len(frame), dtype=np.int64))
-        source = f"the audit ({html.escape(str(audit))}), weighted by its design"
+        source = f"the audit ({esc(str(audit))}), weighted by its design"
         prf = []
         for dim, names in labels.items():
             rows, y, weights = sample.resolved(dim)
@@ -308,7 +308,7 @@ def _trust(opened, audit, level: float) -> str:
         from stance.experiments.runs import load_run
         run = load_run(opened.run_path, with_model=False)
         cv = pq.read_table(run.path / "cv_predictions.parquet").to_pandas()
-        source = f"the run's cross-validated predictions ({html.escape(run.run_id)}), i.e. on its training data"
+        source = f"the run's cross-validated predictions ({esc(run.run_id)}), i.e. on its training data"
         for dim, names in labels.items():
             known = cv[f"{dim}_true"].notna()
             proba = cv.loc[known, [f"{dim}_p_{n}" for n in names]].to_numpy(np.float64)
@@ -350,8 +350,7 @@ def _net_scores(articles: pd.DataFrame, field: str | None) -> str:
     if column is None:
         return ""
     values = articles[column].dropna()
-    fig = Figure(figsize=(6.5, 3.0))
-    ax = fig.subplots()
+    fig, ax = figure(6.5, 3.0)
     ax.hist(values, bins=np.linspace(-1, 1, 41), color=PALETTE[1])
     ax.axvline(0, color="#444", linewidth=0.8)
     ax.set_xlabel(f"{column} (mean P(adversarial) - mean P(conciliatory)) per article")
@@ -398,7 +397,7 @@ def _examples(scores: Path, fmt: str, labels: dict, articles: pd.DataFrame, k: i
                 title = titles.get(article_id)
                 where = f"{article_id}" + (f" ({title})" if isinstance(title, str) and title else "")
                 rows.append([name, text, where, p])
-        parts.append(f"<h3>{html.escape(dim)}</h3>"
+        parts.append(f"<h3>{esc(dim)}</h3>"
                      + table(["class", "sentence", "article", "probability"], rows, numeric_from=3))
     return "\n".join(parts)
 

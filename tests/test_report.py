@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,21 @@ def test_report_renders_in_headless_chromium(demo_scores, tmp_path):
     for colour in ([0x1F, 0x5F, 0xA8], [0xC0, 0x39, 0x2B]):
         drawn = np.all(np.abs(pixels - np.array(colour) / 255) < 0.06, axis=-1)
         assert drawn.sum() > 1500, f"no plot colour {colour} in the screenshot"
+
+
+def test_importing_stance_leaves_matplotlib_backend_alone():
+    code = ("import matplotlib; matplotlib.use('svg'); import stance.report, stance.plots, stance.active, "
+            "stance.experiments.report, stance.experiments.curve; print(matplotlib.get_backend())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "svg", done.stderr
+
+
+def test_text_is_escaped_on_every_page(demo_labels, tmp_path):
+    from stance.experiments.curve import learning_curve
+    from stance.webpage import esc, table
+    assert esc('<b a="1">') == "&lt;b a=&quot;1&quot;&gt;"
+    assert "<td>&lt;script&gt;</td>" in table(["x"], [["<script>"]])
+    curve = learning_curve(Path(__file__).resolve().parents[1] / "experiments" / "default.toml", demo_labels,
+                           out=tmp_path / "curve", sizes=[40, 80], overrides=['name="<b>x"'])
+    page = (curve.out / "curve.html").read_text()
+    assert "Learning curve: &lt;b&gt;x" in page and "<b>x" not in page

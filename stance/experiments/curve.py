@@ -21,7 +21,8 @@ from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 from stance.experiments.runner import read_labelled, select_dimensions
 from stance.experiments.runs import aligned_proba
-from stance.plots import img, page, plt, table
+from stance.plots import figure, img
+from stance.webpage import esc, page, table
 from stance.progress import progress_bar
 from stance.schema import Schema, load_schema
 
@@ -91,7 +92,7 @@ def _write(curve: Curve, config: dict) -> None:
     (curve.out / "curve.json").write_text(json.dumps(
         {"config": config["name"], "sizes": curve.sizes, "macro_f1": curve.macro_f1, "std": curve.spread},
         indent=2) + "\n", encoding="utf-8")
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = figure(6, 3.6)
     for dim, values in curve.macro_f1.items():
         low = np.subtract(values, curve.spread[dim])
         high = np.add(values, curve.spread[dim])
@@ -104,7 +105,7 @@ def _write(curve: Curve, config: dict) -> None:
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.savefig(curve.out / "curve.png", dpi=110, bbox_inches="tight")
-    body = [f"<h1>Learning curve: {config['name']}</h1>", img(fig, "macro-F1 against training labels"),
+    body = [f"<h1>Learning curve: {esc(config['name'])}</h1>", img(fig, "macro-F1 against training labels"),
             table(["training labels", *curve.macro_f1], curve.rows())]
     (curve.out / "curve.html").write_text(page(f"learning curve {config['name']}", "\n".join(body)),
                                           encoding="utf-8")

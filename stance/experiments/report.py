@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
-from stance.plots import confusion_figure, grouped_bars, img, page, table
+from stance.plots import confusion_figure, grouped_bars, img
+from stance.webpage import esc, page, table
 
 
 def write_run_report(path: Path, run_id: str, config: dict, metrics: dict) -> None:
-    parts = [f"<h1>Run {html.escape(run_id)}</h1>",
-             f"<p>config <b>{html.escape(config['name'])}</b>: "
-             f"{html.escape(config.get('description', ''))}</p>"]
+    parts = [f"<h1>Run {esc(run_id)}</h1>",
+             f"<p>config <b>{esc(config['name'])}</b>: "
+             f"{esc(config.get('description', ''))}</p>"]
     rows = []
     for dim, m in metrics["dimensions"].items():
         cv = m["cv"]
@@ -24,7 +24,7 @@ def write_run_report(path: Path, run_id: str, config: dict, metrics: dict) -> No
     parts.append('<p class="muted">Cross-validation is grouped by article and stratified; '
                  "skipped rows are ties and unlabelled sentences.</p>")
     for dim, m in metrics["dimensions"].items():
-        parts.append(f"<h2>{html.escape(dim)}</h2>")
+        parts.append(f"<h2>{esc(dim)}</h2>")
         for split in ("cv", "test"):
             if split not in m:
                 continue
@@ -37,6 +37,6 @@ def write_run_report(path: Path, run_id: str, config: dict, metrics: dict) -> No
             parts.append(img(grouped_bars(names, series, f"{dim}: per class, {title}", "score"),
                              f"per-class precision, recall and F1 of {dim}, {title}"))
         if "search" in m:
-            parts.append(f"<p>parameters chosen by the search: <code>{html.escape(str(m['search']['final']))}"
+            parts.append(f"<p>parameters chosen by the search: <code>{esc(str(m['search']['final']))}"
                          "</code></p>")
     path.write_text(page(f"stance run {run_id}", "\n".join(parts)), encoding="utf-8")

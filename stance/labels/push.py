@@ -187,9 +187,9 @@ def _describe(dims: dict[str, list[str]]) -> str:
 
 def _instructions(schema: Schema) -> str:
     """The guidelines as Label Studio instructions (HTML), shown in every task."""
-    from html import escape
+    from stance.webpage import esc
 
-    return f'<div style="white-space:pre-wrap;font-family:inherit">{escape(schema.guidelines)}</div>'
+    return f'<div style="white-space:pre-wrap;font-family:inherit">{esc(schema.guidelines)}</div>'
 
 
 class Ledger:
