@@ -150,6 +150,10 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
             elapsed = time.perf_counter() - started
             bar.update(articles=counts.scored, sentences=counts.sentences,
                        rate=new_sentences / elapsed if elapsed else 0.0)
+    _reject_repeated_ids(out / "parts", format)
+    counts = ScoreCounts()
+    for path in (out / "parts").glob("done-*.json"):
+        counts.add(json.loads(path.read_text(encoding="utf-8")))
     merging = time.perf_counter()
     written = _merge(out, run, format)
     seconds = time.perf_counter() - started
@@ -298,12 +302,14 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
     if isinstance(chunk, SentenceChunk):
         read, rejects, sentences = _clean_sentences(chunk)
         texts = sentences.column("text").to_pylist()
+        origins = None
     else:
         result = process_chunk(chunk, job.fields, job.max_chars, job.max_sentence_chars, text_keys=False)
         read, rejects, sentences, texts = result.read, result.rejects, result.sentences, result.texts
+        sentences, texts, origins = _first_of_each_id(result, rejects)
     model = _model(job.run_path)
     sentences, best = _with_predictions(sentences, texts, model)
-    articles = _article_sums(sentences, model.labels, best)
+    articles = _article_sums(sentences, model.labels, best, origins, chunk)
     parts = Path(job.parts)
     _write_atomic(parts / f"sentences-{index:06d}.{job.format}",
                   lambda p: write_table(sentences, p, job.format, header=index == 0))
@@ -311,9 +317,39 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
     _write_atomic(parts / f"rejects-{index:06d}.jsonl",
                   lambda p: Path(p).write_text("".join(reject_line(r) for r in rejects), encoding="utf-8"))
     scored = read - len(rejects) if not isinstance(chunk, SentenceChunk) else sentences.num_rows
-    counts = {"read": read, "scored": scored, "rejected": len(rejects), "sentences": sentences.num_rows}
+    counts = {"read": read, "scored": scored, "rejected": len(rejects), "sentences": sentences.num_rows,
+              "source": chunk.path, "presplit": isinstance(chunk, SentenceChunk)}
     _write_atomic(parts / f"done-{index:06d}.json", lambda p: Path(p).write_text(json.dumps(counts)))
     return counts
+
+
+def _first_of_each_id(result, rejects: list[Rejected]) -> tuple[pa.Table, list[str], dict[str, str]]:
+    """Within one chunk, the first article with an id is scored and later ones are rejected;
+    returns the kept sentences, their texts, and each kept article's origin."""
+    ids = result.articles.column("article_id").to_pylist()
+    origins = result.articles.column("origin").to_pylist()
+    kept: dict[str, str] = {}
+    for row, (article_id, origin) in enumerate(zip(ids, origins)):
+        if article_id in kept:
+            rejects.append(Rejected(origin, f"article id {article_id!r} was already used by an earlier article "
+                                            f"({kept[article_id]}); ids must be unique, the first is scored",
+                                    field="id", raw=result.articles.slice(row, 1).to_pylist()[0]))
+        else:
+            kept[article_id] = origin
+    if len(kept) == len(ids):
+        return result.sentences, result.texts, kept
+    # sentences of one article are contiguous, in article order, and each article's start at index 0:
+    # keep the sentences of each id's first article
+    sentence_ids = result.sentences.column("article_id").to_pylist()
+    starts = result.sentences.column("index").to_pylist()
+    keep, seen, first = [], set(), True
+    for article_id, position in zip(sentence_ids, starts):
+        if position == 0:
+            first = article_id not in seen
+            seen.add(article_id)
+        keep.append(first)
+    mask = pa.array(keep)
+    return result.sentences.filter(mask), [t for t, k in zip(result.texts, keep) if k], kept
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -353,8 +389,9 @@ def _with_predictions(sentences: pa.Table, texts: list[str], model) -> tuple[pa.
     return sentences, best
 
 
-def _article_sums(sentences: pa.Table, labels: dict[str, list[str]], best: dict[str, np.ndarray]) -> pa.Table:
-    """Per run of one article's sentences: the count, class counts and probability sums.
+def _article_sums(sentences: pa.Table, labels: dict[str, list[str]], best: dict[str, np.ndarray],
+                  origins: dict[str, str] | None = None, chunk=None) -> pa.Table:
+    """Per run of one article's sentences: where it came from, the count, class counts and probability sums.
 
     Sums, not means, so that an article split over two parts merges exactly.
     """
@@ -364,7 +401,12 @@ def _article_sums(sentences: pa.Table, labels: dict[str, list[str]], best: dict[
     changed = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)).to_numpy(zero_copy_only=False)
     starts = np.r_[0, np.flatnonzero(changed) + 1]
     first = sentences.take(pa.array(starts))
+    run_ids = first.column("article_id").to_pylist()
+    origin = ([origins.get(a, "") for a in run_ids] if origins is not None
+              else [f"{chunk.path}: row {chunk.first_row + int(s) + 1}" for s in starts] if chunk is not None
+              else [""] * len(starts))
     columns = {"article_id": first.column("article_id"), **{name: first.column(name) for name in METADATA},
+               "origin": pa.array(origin, pa.string()),
                "sentences": pa.array(np.diff(np.r_[starts, len(ids)]), pa.int64())}
     for dim, names in labels.items():
         counts = np.add.reduceat(np.eye(len(names), dtype=np.int64)[best[dim]], starts, axis=0)
@@ -377,25 +419,92 @@ def _article_sums(sentences: pa.Table, labels: dict[str, list[str]], best: dict[
 
 
 def _empty_sums(labels: dict[str, list[str]]) -> pa.Table:
-    fields = [("article_id", pa.string()), *((m, pa.string()) for m in METADATA), ("sentences", pa.int64())]
+    fields = [("article_id", pa.string()), *((m, pa.string()) for m in METADATA), ("origin", pa.string()),
+              ("sentences", pa.int64())]
     for dim, names in labels.items():
         fields += [(f"{dim}_n_{n}", pa.int64()) for n in names]
         fields += [(f"{dim}_sum_p_{n}", pa.float64()) for n in names]
     return pa.schema(fields).empty_table()
 
 
+def _reject_repeated_ids(parts: Path, format: str) -> None:
+    """Across parts, the first article with an id is kept and later ones are taken out of their part
+    and rejected with the reason (an article of a pre-split table that runs on into the next part of
+    the same file is one article, not a repeat). Runs when every part is done, before the merge."""
+    seen: set[str] = set()
+    previous: tuple[str, str | None] = ("", None)  # (source, last id) of the part before
+    for done_path in sorted(parts.glob("done-*.json")):
+        index = int(done_path.stem.split("-")[1])
+        done = json.loads(done_path.read_text(encoding="utf-8"))
+        sums = pq.read_table(parts / f"articles-{index:06d}.parquet")
+        ids = sums.column("article_id").to_pylist()
+        repeated = []
+        for run, article_id in enumerate(ids):
+            continued = (run == 0 and done.get("presplit") and previous == (done.get("source"), article_id))
+            if article_id in seen and not continued:
+                repeated.append(run)
+            seen.add(article_id)
+        if ids:
+            previous = (done.get("source"), ids[-1])
+        if repeated:
+            _drop_runs(parts, index, sums, repeated, format, done)
+            done_path.write_text(json.dumps(done), encoding="utf-8")
+
+
+def _drop_runs(parts: Path, index: int, sums: pa.Table, runs: list[int], format: str, done: dict) -> None:
+    sizes = sums.column("sentences").to_numpy()
+    ends = np.cumsum(sizes)
+    keep_rows = np.ones(int(ends[-1]), dtype=bool)
+    for run in runs:
+        keep_rows[ends[run] - sizes[run]:ends[run]] = False
+    path = parts / f"sentences-{index:06d}.{format}"
+    if format == "parquet":
+        table = pq.read_table(path).filter(pa.array(keep_rows))
+        _write_atomic(path, lambda p: pq.write_table(table, p))
+    else:
+        _write_atomic(path, lambda p: _filter_lines(path, p, keep_rows, header=format == "csv" and index == 0,
+                                                    csv_rows=format == "csv"))
+    kept = np.ones(sums.num_rows, dtype=bool)
+    kept[runs] = False
+    _write_atomic(parts / f"articles-{index:06d}.parquet", lambda p: pq.write_table(sums.filter(pa.array(kept)), p))
+    records = sums.take(pa.array(runs)).select(["article_id", "origin", *METADATA]).to_pylist()
+    with open(parts / f"rejects-{index:06d}.jsonl", "a", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(reject_line(Rejected(record["origin"], f"article id {record['article_id']!r} was already "
+                                                            "scored from an earlier input; ids must be unique, "
+                                                            "the first is scored", field="id", raw=record)))
+    dropped = int(sizes[runs].sum())
+    done["rejected"] += dropped if done.get("presplit") else len(runs)
+    done["scored"] -= dropped if done.get("presplit") else len(runs)
+    done["sentences"] -= dropped
+
+
+def _filter_lines(source: Path, target, keep_rows: np.ndarray, header: bool, csv_rows: bool) -> None:
+    """Rows of a JSON lines or CSV part, without the dropped ones (CSV through its own reader and writer,
+    which keep quoted line breaks inside a row)."""
+    import csv
+    with open(source, encoding="utf-8", newline="") as fh, open(target, "w", encoding="utf-8", newline="") as out:
+        if not csv_rows:
+            out.writelines(line for line, keep in zip(fh, keep_rows) if keep)
+            return
+        reader, writer = csv.reader(fh), csv.writer(out)
+        if header:
+            writer.writerow(next(reader))
+        writer.writerows(row for row, keep in zip(reader, keep_rows) if keep)
+
+
 def article_scores(sums: pa.Table, labels: dict[str, list[str]]) -> pa.Table:
     """Per article: sentence count, class shares and mean probabilities, and the net score."""
     if sums.num_rows and len(set(sums.column("article_id").to_pylist())) < sums.num_rows:
-        aggregations = [(m, "first") for m in METADATA]
-        aggregations += [(c, "sum") for c in sums.column_names if c not in ("article_id", *METADATA)]
+        aggregations = [(m, "first") for m in (*METADATA, "origin")]
+        aggregations += [(c, "sum") for c in sums.column_names if c not in ("article_id", "origin", *METADATA)]
         grouped = sums.group_by("article_id", use_threads=False).aggregate(aggregations)
         sums = grouped.rename_columns([c.rsplit("_first", 1)[0] if c.endswith("_first") else
                                        c.rsplit("_sum", 1)[0] if c.endswith("_sum") else c
                                        for c in grouped.column_names])
     n = sums.column("sentences").to_numpy().astype(np.float64)
     columns = {"article_id": sums.column("article_id"), **{m: sums.column(m) for m in METADATA},
-               "sentences": sums.column("sentences")}
+               "origin": sums.column("origin"), "sentences": sums.column("sentences")}
     for dim, names in labels.items():
         for name in names:
             columns[f"{dim}_share_{name}"] = pa.array(sums.column(f"{dim}_n_{name}").to_numpy() / n)

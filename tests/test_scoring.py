@@ -127,7 +127,9 @@ def test_pre_split_corpus_scores_the_same_sentences(default_run, tmp_path):
     a, b = _tables(tmp_path / "articles")[0], _tables(tmp_path / "presplit")[0]
     pd.testing.assert_frame_equal(a, b)
     arts_a, arts_b = _tables(tmp_path / "articles")[1], _tables(tmp_path / "presplit")[1]
-    pd.testing.assert_frame_equal(arts_a, arts_b)
+    # the same scores; only where each article came from differs (file:line against table row)
+    assert arts_a.origin.str.contains("articles.jsonl:").all() and arts_b.origin.str.contains(": row ").all()
+    pd.testing.assert_frame_equal(arts_a.drop(columns="origin"), arts_b.drop(columns="origin"))
 
 
 def test_an_article_split_across_parts_is_merged(default_run, tmp_path):
@@ -203,3 +205,34 @@ def test_an_embeddings_run_scores(demo_labels, tmp_path, monkeypatch):
     assert result.counts.sentences == len(sentences) == 165
     assert set(sentences.tone) <= {"conciliatory", "adversarial", "neutral"}
     assert embeddings.stats["encoded"] == before  # the demo sentences were encoded in training: cache hits
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
+def test_articles_that_share_an_id_are_scored_once_and_the_later_ones_rejected(default_run, tmp_path, fmt):
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    rows = [{"id": f"n{i}", "text": f"Envoys met on day {i}. Both sides spoke of progress.", "source": "A"}
+            for i in range(6)]
+    first.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    second.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "n1", "text": "Another story entirely. It reuses an id. Three sentences here.", "source": "B"},
+        {"id": "m1", "text": "A new article. With two sentences.", "source": "B"},
+        {"id": "m1", "text": "The same id twice in one file. Rejected too.", "source": "B"}]))
+    third = tmp_path / "c.jsonl"  # a repeat within one chunk: the worker itself rejects it
+    third.write_text("".join(json.dumps({"id": "k1", "text": t, "source": "C"}) + "\n"
+                             for t in ("Kept in full. Two sentences.", "Dropped as a repeat. Also two.")))
+    out = tmp_path / "scores"
+    result = score([first, second, third], default_run, out, workers=2, chunk_size=2, format=fmt)
+    assert (result.counts.read, result.counts.scored, result.counts.rejected) == (11, 8, 3)
+    articles = pd.read_parquet(out / f"articles.{fmt}") if fmt == "parquet" else (
+        pd.read_json(out / f"articles.{fmt}", lines=True) if fmt == "jsonl" else pd.read_csv(out / f"articles.{fmt}"))
+    assert sorted(articles.article_id) == ["k1", "m1", "n0", "n1", "n2", "n3", "n4", "n5"]
+    assert articles.set_index("article_id").loc["n1", "sentences"] == 2      # the first n1, from a.jsonl
+    assert articles.set_index("article_id").loc["n1", "origin"].endswith("a.jsonl:2")
+    sentences = (pd.read_parquet(out / "sentences.parquet") if fmt == "parquet" else
+                 pd.read_json(out / "sentences.jsonl", lines=True) if fmt == "jsonl" else
+                 pd.read_csv(out / "sentences.csv"))
+    assert len(sentences) == result.counts.sentences == 8 * 2
+    assert not sentences.text.str.contains("Another story|same id twice|Dropped as a repeat").any()
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert sorted(r["origin"].rsplit("/", 1)[1] for r in rejects) == ["b.jsonl:1", "b.jsonl:3", "c.jsonl:2"]
+    assert all("already" in r["reason"] and r["field"] == "id" for r in rejects)
