@@ -26,7 +26,7 @@ from newslike import write_labelled  # noqa: E402
 from stance.experiments import run  # noqa: E402
 from stance.experiments.config import load_config  # noqa: E402
 from stance.experiments.pipeline import build_pipeline  # noqa: E402
-from stance.experiments.runner import read_labelled  # noqa: E402
+from stance.labels.dataset import read_labelled  # noqa: E402
 from stance.labels.importer import import_labels  # noqa: E402
 from stance.schema import load_schema  # noqa: E402
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from stance.errors import StanceError
-from stance.studio.config import SENTENCE_TAG
 
 METHODS = ("entropy", "margin")
 STRATEGIES = ("uncertain", "diverse", "random")
@@ -41,21 +40,6 @@ def uncertainty(proba: dict[str, np.ndarray], method: str = "entropy", focus: st
             top = np.sort(p, axis=1)[:, -2:]
             scores.append(1.0 - (top[:, 1] - top[:, 0]))
     return np.mean(scores, axis=0)
-
-
-def prediction(labels: dict[str, list[str]], proba: dict[str, np.ndarray], row: int, model_version: str) -> dict:
-    """A Label Studio prediction for one sentence: every dimension's likeliest choice.
-
-    ``score`` is the mean over dimensions of the chosen class's probability.
-    """
-    result, confidence = [], []
-    for dim, names in labels.items():
-        p = proba[dim][row]
-        best = int(np.argmax(p))
-        confidence.append(float(p[best]))
-        result.append({"from_name": dim, "to_name": SENTENCE_TAG, "type": "choices",
-                       "value": {"choices": [names[best]]}, "score": round(float(p[best]), 4)})
-    return {"model_version": model_version, "score": round(float(np.mean(confidence)), 4), "result": result}
 
 
 @dataclass
@@ -88,7 +72,8 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
     from stance.experiments.config import load_config, resolve_config
     from stance.experiments.metrics import macro_f1
     from stance.experiments.pipeline import build_pipeline
-    from stance.experiments.runner import read_labelled, select_dimensions
+    from stance.experiments.runner import select_dimensions
+    from stance.labels.dataset import read_labelled
     from stance.experiments.runs import aligned_proba
     from stance.labels.select import select_diverse
     from stance.progress import progress_bar

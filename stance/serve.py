@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from stance.active import prediction
+from stance.studio.predictions import prediction
 from stance.experiments.runs import Run, load_run
 from stance.progress import stderr
 from stance.studio import ML_BACKEND_PORT

@@ -6,7 +6,8 @@ import uuid
 import numpy as np
 import pytest
 
-from stance.active import prediction, simulate, uncertainty
+from stance.active import simulate, uncertainty
+from stance.studio.predictions import prediction
 from stance.errors import StanceError
 from stance.experiments import load_run
 from stance.labels.predict import predict

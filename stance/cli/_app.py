@@ -49,3 +49,20 @@ def data_dir_option():
 UrlOption = Annotated[Optional[str], url_option()]
 ApiKeyOption = Annotated[Optional[str], api_key_option()]
 DataDirOption = Annotated[Path, data_dir_option()]
+
+
+def field_option(name: str):
+    """A --NAME-field flag; every command that reads articles takes the same six."""
+    return typer.Option(f"--{name}-field", help=f"Input field holding the article's {name}.",
+                        rich_help_panel="Input field names")
+
+
+# The options of every command that reads articles (`corpus build`, `score`), defined once.
+IdField = Annotated[str, field_option("id")]
+TextField = Annotated[str, field_option("text")]
+TitleField = Annotated[str, field_option("title")]
+SourceField = Annotated[str, field_option("source")]
+DateField = Annotated[str, field_option("date")]
+UrlField = Annotated[str, field_option("url")]
+MaxChars = Annotated[int, typer.Option(help="Reject articles longer than this many characters.")]
+MaxSentenceChars = Annotated[int, typer.Option(help="Cut sentences longer than this at a space.")]

@@ -5,9 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from stance.cli._app import app
-from stance.cli.corpus import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField,
-                               TitleField, UrlField)
+from stance.cli._app import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField, TitleField,
+                             UrlField, app)
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
 from stance.progress import stderr
 from stance.readers import CHUNK_RECORDS, FieldMap

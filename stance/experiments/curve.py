@@ -19,7 +19,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from stance.experiments.config import load_config, resolve_config
 from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
-from stance.experiments.runner import read_labelled, select_dimensions
+from stance.experiments.runner import select_dimensions
+from stance.labels.dataset import read_labelled
 from stance.experiments.runs import aligned_proba
 from stance.plots import figure, img
 from stance.webpage import esc, page, table

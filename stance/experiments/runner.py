@@ -10,7 +10,6 @@ reported scores never saw the data that chose the parameters.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import platform
 import shutil
@@ -34,47 +33,9 @@ from stance.experiments.metrics import scores
 from stance.experiments.pipeline import build_pipeline, search_grid
 from stance.experiments.runs import (MANIFEST, MODEL_FILE, StanceModel, aligned_proba, file_hashes, git_commit,
                                      list_run_dirs, read_manifest, runs_dir, sign_run)
-from stance.labels.dataset import load_labelled
+from stance.labels.dataset import LabelledData, read_labelled
 from stance.progress import progress_bar
 from stance.schema import Schema, load_schema
-
-
-@dataclass
-class LabelledData:
-    """A labelled dataset as arrays, with the per-dimension labels (-1: unresolved)."""
-
-    path: Path
-    sentence_ids: np.ndarray
-    article_ids: np.ndarray
-    texts: np.ndarray
-    labels: dict[str, np.ndarray]
-    statuses: dict[str, np.ndarray]
-
-    @property
-    def hash(self) -> str:
-        """Content hash: same sentences and labels, same hash, wherever the files live."""
-        digest = hashlib.sha256()
-        for i in range(len(self.sentence_ids)):
-            digest.update(f"{self.sentence_ids[i]}\x1f{self.texts[i]}\x1e".encode("utf-8", "surrogatepass"))
-        for dim in sorted(self.labels):
-            digest.update(dim.encode() + self.labels[dim].astype(np.int64).tobytes())
-        return digest.hexdigest()[:16]
-
-
-def read_labelled(path: str | Path, schema: Schema) -> LabelledData:
-    dataset = load_labelled(path, schema)
-    table = dataset.data.table
-    dims = [d.name for d in schema.dimensions if d.name in dataset.column_names]
-    if not dims:
-        raise StanceError(f"{path}: carries none of the schema's dimensions ({', '.join(schema.names)})")
-    return LabelledData(
-        Path(path),
-        np.asarray(table.column("sentence_id").to_pylist(), dtype=object),
-        np.asarray(table.column("article_id").to_pylist(), dtype=object),
-        np.asarray(table.column("text").to_pylist(), dtype=object),
-        {d: table.column(d).to_numpy(zero_copy_only=False).astype(np.int64) for d in dims},
-        {d: np.asarray(table.column(f"{d}_status").to_pylist(), dtype=object) for d in dims},
-    )
 
 
 @dataclass

@@ -9,6 +9,7 @@ Training skips ties and unlabelled rows; nothing is dropped here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections import Counter
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -185,3 +187,41 @@ def load_labelled(path: str | Path, schema: Schema | None = None) -> datasets.Da
 
 def write_summary(out: str | Path, summary: dict) -> None:
     (Path(out) / "pull.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+@dataclass
+class LabelledData:
+    """A labelled dataset as arrays, with the per-dimension labels (-1: unresolved)."""
+
+    path: Path
+    sentence_ids: np.ndarray
+    article_ids: np.ndarray
+    texts: np.ndarray
+    labels: dict[str, np.ndarray]
+    statuses: dict[str, np.ndarray]
+
+    @property
+    def hash(self) -> str:
+        """Content hash: same sentences and labels, same hash, wherever the files live."""
+        digest = hashlib.sha256()
+        for i in range(len(self.sentence_ids)):
+            digest.update(f"{self.sentence_ids[i]}\x1f{self.texts[i]}\x1e".encode("utf-8", "surrogatepass"))
+        for dim in sorted(self.labels):
+            digest.update(dim.encode() + self.labels[dim].astype(np.int64).tobytes())
+        return digest.hexdigest()[:16]
+
+
+def read_labelled(path: str | Path, schema: Schema) -> LabelledData:
+    dataset = load_labelled(path, schema)
+    table = dataset.data.table
+    dims = [d.name for d in schema.dimensions if d.name in dataset.column_names]
+    if not dims:
+        raise StanceError(f"{path}: carries none of the schema's dimensions ({', '.join(schema.names)})")
+    return LabelledData(
+        Path(path),
+        np.asarray(table.column("sentence_id").to_pylist(), dtype=object),
+        np.asarray(table.column("article_id").to_pylist(), dtype=object),
+        np.asarray(table.column("text").to_pylist(), dtype=object),
+        {d: table.column(d).to_numpy(zero_copy_only=False).astype(np.int64) for d in dims},
+        {d: np.asarray(table.column(f"{d}_status").to_pylist(), dtype=object) for d in dims},
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stance.active import prediction
+from stance.studio.predictions import prediction
 from stance.experiments.runs import load_run
 from stance.labels.pull import read_tasks
 from stance.progress import progress_bar

@@ -141,7 +141,7 @@ def build_tasks(sentences: dict[str, list], rows: list[int], context: int) -> li
 
 def with_predictions(tasks: list[dict], run) -> list[dict]:
     """Tasks in Label Studio's import form, each with the run's prediction as a pre-annotation."""
-    from stance.active import prediction
+    from stance.studio.predictions import prediction
     proba = run.predict_proba([t["text"] for t in tasks])
     return [{"data": task, "predictions": [prediction(run.labels, proba, i, run.run_id)]}
             for i, task in enumerate(tasks)]
