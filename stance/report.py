@@ -26,7 +26,7 @@ from stance.estimate import COLUMNS, estimate, join_audit, read_estimates
 from stance.plots import PALETTE, figure, img
 from stance.webpage import esc, page, table
 from stance.scores import FREQUENCY as _FREQUENCY
-from stance.scores import PERIODS, open_scores
+from stance.scores import PERIODS, group_keys, open_scores
 
 MIN_PER_BUCKET = 5
 TOP_GROUPS = 12
@@ -179,13 +179,11 @@ def _by_group(frame: pd.DataFrame, groups: list[str], articles: pd.DataFrame) ->
     if len(sizes) > len(top):
         parts.append(f'<p class="muted">The {TOP_GROUPS} largest of {len(sizes)} groups; the estimates file has '
                      "them all.</p>")
-    counted = None
-    if len(groups) == 1 and groups[0] in articles:
-        key = articles[groups[0]].fillna("(missing)").astype(str)
+    # classify and count beside the estimates, grouped by the same rule as the estimates
+    key = group_keys(articles, groups)[groups[0]] if len(groups) == 1 and groups[0] in articles else None
     for dim, cells in frame[frame["_group"].isin(top)].groupby("dimension", sort=False):
         names = list(dict.fromkeys(cells["class"]))
-        if len(groups) == 1 and groups[0] in articles:
-            counted = _sentence_shares(articles, key, dim, names)
+        counted = _sentence_shares(articles, key, dim, names) if key is not None else None
         parts.append(img(_dot_plot(cells, list(top), names, counted, f"{dim} by {name}"),
                          f"{dim} shares by {name} with intervals"))
     rows = [[g, int(sizes.loc[g, "n_articles"]), int(sizes.loc[g, "n_sentences"]), sizes.loc[g, "flag"] or ""]
