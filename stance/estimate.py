@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from stance import quantify
 from stance.audit import read_design
 from stance.errors import StanceError
+from stance.progress import progress_bar
 from stance.scores import check_fields, group_keys, open_scores
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
@@ -54,7 +55,8 @@ METHOD_NAMES = {
 def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str] | None = None,
              period: str | None = None, audit: str | Path | None = None, level: float = 0.95,
              min_articles: int = MIN_ARTICLES, method: str = quantify.DEFAULT_METHOD,
-             replicates: int = REPLICATES, seed: int = 0, model: str | Path | None = None) -> pd.DataFrame:
+             replicates: int = REPLICATES, seed: int = 0, model: str | Path | None = None,
+             progress: bool = False) -> pd.DataFrame:
     """Estimate class shares per group of the scores directory ``scores``; write them to ``out``
     (.csv, .parquet or .json) when given, and return them as a DataFrame.
 
@@ -89,26 +91,28 @@ def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str]
     n_articles = np.bincount(article_group.to_numpy(), minlength=n_groups)
     audit_rows = join_audit(audit, opened, frame, grouping) if audit is not None else None
     rows = []
-    for dim, names in labels.items():
-        proba = frame[[f"{dim}_p_{name}" for name in names]].to_numpy(dtype=np.float64)
-        totals = np.stack([np.bincount(grouping, weights=proba[:, c], minlength=n_groups)
-                           for c in range(len(names))], axis=1)
-        model_only = quantify.estimate_groups(proba, grouping, articles, references[dim], method, level=level,
-                                              replicates=replicates, seed=seed)
-        model_method = f"{METHOD_NAMES[method]}; bootstrap over articles ({replicates} replicates)"
-        weak = ["weak_model"] if references[dim].macro_f1() < WEAK_MODEL_F1 else []
-        for g in range(n_groups):
-            thin = ["few_articles"] if n_articles[g] < min_articles else []
-            for c, name in enumerate(names):
-                row = {**group_table.loc[g, key_columns].to_dict(), "dimension": dim, "class": name,
-                       "estimate": model_only.estimate[g, c], "low": model_only.low[g, c],
-                       "high": model_only.high[g, c], "n_sentences": int(n_sentences[g]),
-                       "n_articles": int(n_articles[g]), "n_audit": 0, "method": model_method,
-                       "flag": ",".join(thin + weak)}
-                if audit_rows is not None:
-                    row.update(audit_rows.cell(dim, g, c, totals[g, c], proba[:, c], grouping, level, row,
-                                               thin))
-                rows.append(row)
+    with progress_bar("estimate", len(labels), enabled=progress, unit="dimensions") as bar:
+        for dim, names in labels.items():
+            proba = frame[[f"{dim}_p_{name}" for name in names]].to_numpy(dtype=np.float64)
+            totals = np.stack([np.bincount(grouping, weights=proba[:, c], minlength=n_groups)
+                               for c in range(len(names))], axis=1)
+            model_only = quantify.estimate_groups(proba, grouping, articles, references[dim], method, level=level,
+                                                  replicates=replicates, seed=seed)
+            model_method = f"{METHOD_NAMES[method]}; bootstrap over articles ({replicates} replicates)"
+            weak = ["weak_model"] if references[dim].macro_f1() < WEAK_MODEL_F1 else []
+            for g in range(n_groups):
+                thin = ["few_articles"] if n_articles[g] < min_articles else []
+                for c, name in enumerate(names):
+                    row = {**group_table.loc[g, key_columns].to_dict(), "dimension": dim, "class": name,
+                           "estimate": model_only.estimate[g, c], "low": model_only.low[g, c],
+                           "high": model_only.high[g, c], "n_sentences": int(n_sentences[g]),
+                           "n_articles": int(n_articles[g]), "n_audit": 0, "method": model_method,
+                           "flag": ",".join(thin + weak)}
+                    if audit_rows is not None:
+                        row.update(audit_rows.cell(dim, g, c, totals[g, c], proba[:, c], grouping, level, row,
+                                                   thin))
+                    rows.append(row)
+            bar.advance()
     result = pd.DataFrame(rows, columns=[*key_columns, *COLUMNS])
     if out is not None:
         write_estimates(result, out)

@@ -76,7 +76,8 @@ def test_audit_share_by_hand_simple_random_sample():
     r = q.audit_share(4.0, 10, y, f_sample, np.ones(4, bool), one, np.array([10]), coefficient=1.0)
     # residuals y - f: 0.1, -0.2, 0.4, -0.1 (sum 0.2): estimate (4.0 + 10/4 * 0.2) / 10 = 0.45
     assert r.estimate == pytest.approx(0.45)
-    # variance: (1 - 4/10) * s^2 / 4 with s^2 of the residuals = 0.07 (mean 0.05, squares 0.0025+0.0625+0.1225+0.0225=0.21, /3)
+    # variance: (1 - 4/10) * s^2 / 4, with s^2 of the residuals = 0.07
+    # (mean 0.05; squared deviations 0.0025 + 0.0625 + 0.1225 + 0.0225 = 0.21; / 3)
     half = stats.t.ppf(0.975, 3) * np.sqrt(0.6 * 0.07 / 4)
     # only 2 of the 4 audited are in the class (< FEW_EVENTS), so the interval also spans the
     # audit's Wilson interval for 2/4: centre 0.5, half-width 1.96 sqrt(1/16 + 1.96^2/64) / (1 + 1.96^2/4)

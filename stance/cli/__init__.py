@@ -2,7 +2,8 @@
 
 import sys
 
-from stance.cli import audit, corpus, demo, estimate, experiments, labels, report, score, serve, studio  # noqa: F401  (registers the commands)
+from stance.cli import (  # noqa: F401  (registers the commands)
+    audit, corpus, demo, estimate, experiments, labels, report, score, serve, studio)
 from stance.cli._app import app
 from stance.errors import StanceError
 from stance.progress import stderr

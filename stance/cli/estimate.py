@@ -32,6 +32,7 @@ def estimate_command(
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="The run whose cross-validated errors correct the shares (default: the run "
                               "that made the scores).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Estimate each class's share of sentences per group, with an interval.
 
@@ -47,7 +48,7 @@ def estimate_command(
     """
     from stance.estimate import estimate
     result = estimate(scores, out, by=by, period=period, audit=audit, level=level, min_articles=min_articles,
-                      method=method, replicates=replicates, seed=seed, model=model)
+                      method=method, replicates=replicates, seed=seed, model=model, progress=not quiet)
     flagged = int((result["flag"] != "").sum())
     keys = [c for c in result.columns if c in (*(by or []), "period")]
     groups = len(result.drop_duplicates(keys)) if keys else 1
