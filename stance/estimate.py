@@ -74,7 +74,7 @@ def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str]
     opened = open_scores(scores)
     check_fields(opened, by)  # also refuses scores without sentences
     labels = opened.labels
-    references = _references(model or opened.run_path, labels)
+    references = run_references(model or opened.run_path, labels)
     wanted = ["sentence_id", "article_id", *by, *(["date"] if period and "date" not in by else []),
               *(f"{dim}_p_{name}" for dim, names in labels.items() for name in names)]
     frame = opened.sentences(list(dict.fromkeys(wanted)))
@@ -148,8 +148,8 @@ def read_estimates(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _references(run_ref, labels: dict[str, list[str]]) -> dict[str, quantify.Reference]:
-    """Per dimension, the run's cross-validated probabilities and true labels."""
+def run_references(run_ref, labels: dict[str, list[str]]) -> dict[str, quantify.Reference]:
+    """Per dimension, the run's cross-validated probabilities and true labels: what it knows of its errors."""
     from stance.experiments.runs import load_run
     run = load_run(run_ref, with_model=False)
     if run.labels != labels:
@@ -174,20 +174,23 @@ class AuditSample:
         self.rows, self.labels, self.strata, self.population, self.design = (rows, labels, strata,
                                                                              strata_population, design)
 
+    def _labelled(self, dim: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The audited rows with a label on ``dim``, their strata and their labels."""
+        keep = self.labels[dim] >= 0
+        return self.rows[keep], self.strata[keep], self.labels[dim][keep]
+
     def resolved(self, dim: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows with a label on ``dim``, their labels, and their design weights (stratum size over
         the stratum's labelled count: unlabelled sampled sentences are treated as missing at random)."""
-        keep = self.labels[dim] >= 0
-        labelled = np.bincount(self.strata[keep], minlength=len(self.population))
-        weights = self.population[self.strata[keep]] / np.maximum(labelled[self.strata[keep]], 1)
-        return self.rows[keep], self.labels[dim][keep], weights
+        rows, strata, y = self._labelled(dim)
+        labelled = np.bincount(strata, minlength=len(self.population))
+        return rows, y, self.population[strata] / np.maximum(labelled[strata], 1)
 
     def cell(self, dim: str, g: int, c: int, f_total: float, p: np.ndarray, grouping: np.ndarray, level: float,
              row: dict, thin: list[str]) -> dict:
         """The audit-based estimate of class ``c`` in group ``g``, or the model-only row, flagged, when
         the group has too few audit labels."""
-        resolved = self.labels[dim] >= 0
-        rows, strata, y = self.rows[resolved], self.strata[resolved], self.labels[dim][resolved]
+        rows, strata, y = self._labelled(dim)
         in_group = grouping[rows] == g
         n_audit = int(in_group.sum())
         if n_audit < 2:

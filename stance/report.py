@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from stance import quantify
 from stance.errors import StanceError
-from stance.estimate import COLUMNS, estimate, join_audit, read_estimates
+from stance.estimate import COLUMNS, estimate, join_audit, read_estimates, run_references
 from stance.plots import PALETTE, figure, img
 from stance.webpage import esc, page, table
 from stance.scores import FREQUENCY as _FREQUENCY
@@ -80,19 +80,12 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
         parts.append(_method_note(frame, level, estimates if not isinstance(estimates, pd.DataFrame) else None))
         parts.append(_estimates_section(frame, articles))
     else:
-        fields = [f for f in by if f != "date"]
-        first = None
-        for field in fields:
-            frame = estimate(scores, by=[field], audit=audit, level=level)
-            if first is None:
-                first = frame
-                parts.append(_method_note(frame, level, None))
-            parts.append(_estimates_section(frame, articles))
+        frames = [estimate(scores, by=[field], audit=audit, level=level) for field in by if field != "date"]
         if period:
-            frame = estimate(scores, period=period, audit=audit, level=level)
-            if first is None:
-                parts.append(_method_note(frame, level, None))
-            parts.append(_estimates_section(frame, articles))
+            frames.append(estimate(scores, period=period, audit=audit, level=level))
+        if frames:
+            parts.append(_method_note(frames[0], level, None))
+        parts += [_estimates_section(frame, articles) for frame in frames]
     parts.append(_trust(opened, audit, level))
     parts.append(_net_scores(articles, by[0] if by[0] != "date" else None))
     parts.append(_examples(scores, fmt, labels, articles, examples))
@@ -284,7 +277,6 @@ def _over_time(frame: pd.DataFrame, groups: list[str]) -> str:
 def _trust(opened, audit, level: float) -> str:
     """Calibration (from the audit, or the run's cross-validated predictions) and, with an audit,
     per-class precision and recall on the target corpus."""
-    import pyarrow.parquet as pq
     labels = opened.labels
     parts = ["<h2>How far to trust the model</h2>"]
     panels = {}
@@ -303,15 +295,11 @@ def _trust(opened, audit, level: float) -> str:
                 r = quantify.weighted_proportion(predicted[y == c] == c, weights[y == c], level)
                 prf.append([dim, name, _interval(p), _interval(r), int((predicted == c).sum()), int((y == c).sum())])
     else:
-        from stance.experiments.runs import load_run
-        run = load_run(opened.run_path, with_model=False)
-        cv = pq.read_table(run.path / "cv_predictions.parquet").to_pandas()
-        source = f"the run's cross-validated predictions ({esc(run.run_id)}), i.e. on its training data"
-        for dim, names in labels.items():
-            known = cv[f"{dim}_true"].notna()
-            proba = cv.loc[known, [f"{dim}_p_{n}" for n in names]].to_numpy(np.float64)
-            y = cv.loc[known, f"{dim}_true"].map({n: i for i, n in enumerate(names)}).to_numpy()
-            panels[dim] = quantify.reliability(proba.max(axis=1), proba.argmax(axis=1) == y)
+        source = (f"the run's cross-validated predictions ({esc(opened.manifest['model']['run_id'])}), "
+                  "i.e. on its training data")
+        for dim, reference in run_references(opened.run_path, labels).items():
+            panels[dim] = quantify.reliability(reference.proba.max(axis=1),
+                                               reference.proba.argmax(axis=1) == reference.y)
         prf = None
     fig = Figure(figsize=(3.0 * len(panels), 3.1))
     for ax, (dim, (ece, rows)) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels.items()):
