@@ -1,10 +1,5 @@
-"""Active learning: how unsure a run is of each sentence, its predictions as Label Studio
-pre-annotations, and a replay of labelling strategies on a labelled dataset.
-
-Uncertainty per dimension is the normalised entropy of the class probabilities (or
-one minus the margin between the two likeliest classes), from 0 (sure) to 1; over
-several dimensions it is their mean, unless one dimension is in focus.
-"""
+"""Active learning: a replay of labelling strategies on a labelled dataset, to see whether
+pushing the sentences a model is least sure of pays on this kind of data."""
 
 from __future__ import annotations
 
@@ -17,29 +12,9 @@ import numpy as np
 
 from stance.errors import StanceError
 
-METHODS = ("entropy", "margin")
 STRATEGIES = ("uncertain", "diverse", "random")
 #: Replay defaults: small steps show the difference between strategies on a few hundred labels.
 SEED_SIZE, BATCH, ROUNDS, REPEATS = 10, 5, 16, 10
-
-
-def uncertainty(proba: dict[str, np.ndarray], method: str = "entropy", focus: str | None = None) -> np.ndarray:
-    """One score per sentence in [0, 1]; higher means the model is less sure."""
-    if method not in METHODS:
-        raise StanceError(f"--uncertainty must be one of {', '.join(METHODS)}, got {method!r}")
-    if focus is not None:
-        if focus not in proba:
-            raise StanceError(f"--focus {focus}: the run predicts {', '.join(proba)}")
-        proba = {focus: proba[focus]}
-    scores = []
-    for p in proba.values():
-        p = np.clip(np.asarray(p, dtype=float), 1e-12, 1.0)
-        if method == "entropy":
-            scores.append(-(p * np.log(p)).sum(axis=1) / np.log(p.shape[1]))
-        else:
-            top = np.sort(p, axis=1)[:, -2:]
-            scores.append(1.0 - (top[:, 1] - top[:, 0]))
-    return np.mean(scores, axis=0)
 
 
 @dataclass
@@ -69,22 +44,22 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
     """
     from sklearn.model_selection import GroupShuffleSplit
 
-    from stance.experiments.config import load_config, resolve_config
+    from stance.experiments.config import load_config
     from stance.experiments.metrics import macro_f1
     from stance.experiments.pipeline import build_pipeline
     from stance.experiments.runner import select_dimensions
     from stance.labels.dataset import read_labelled
     from stance.experiments.runs import aligned_proba
-    from stance.labels.select import select_diverse
+    from stance.labels.select import select_diverse, uncertainty
     from stance.progress import progress_bar
     from stance.schema import load_schema
 
     strategies = strategies or list(STRATEGIES)
     for strategy in strategies:
         if strategy not in STRATEGIES:
-            raise StanceError(f"--strategy must be among {', '.join(STRATEGIES)}, got {strategy!r}")
+            raise StanceError(f"{{strategies}}: each must be one of {', '.join(STRATEGIES)}", strategies=strategy)
     schema = load_schema()
-    config = load_config(config) if not isinstance(config, dict) else resolve_config(config)
+    config = load_config(config)
     labelled = read_labelled(data, schema)
     dims, _ = select_dimensions(config, labelled, schema)  # skipped dimensions cannot be learnt from here
     usable = np.flatnonzero(np.all([labelled.labels[d] >= 0 for d in dims], axis=0))

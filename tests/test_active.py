@@ -6,12 +6,13 @@ import uuid
 import numpy as np
 import pytest
 
-from stance.active import simulate, uncertainty
+from stance.active import simulate
 from stance.studio.predictions import prediction
 from stance.errors import StanceError
 from stance.experiments import load_run
 from stance.labels.predict import predict
 from stance.labels.push import push, read_sentences
+from stance.labels.select import uncertainty
 
 DEFAULT = "experiments/default.toml"
 
@@ -26,8 +27,9 @@ def test_uncertainty_is_zero_when_sure_and_one_when_even():
     assert margin.tolist() == pytest.approx([0.0, 1.0, 1.0])
     assert uncertainty(proba)[1] == pytest.approx(0.5)  # mean over dimensions
     assert uncertainty(proba, focus="framing").tolist() == pytest.approx([0, 0, 0], abs=1e-6)
-    with pytest.raises(StanceError, match="--focus speaker"):
+    with pytest.raises(StanceError, match="focus='speaker': the run predicts tone, framing") as error:
         uncertainty(proba, focus="speaker")
+    assert error.value.for_cli().startswith("--focus speaker: ")
 
 
 def test_prediction_is_label_studio_shaped():
@@ -54,8 +56,8 @@ def test_simulation_replays_every_strategy_from_the_same_start(demo_labels, tmp_
 def test_uncertain_push_never_resends_and_carries_predictions(studio, demo_corpus, default_run, tmp_path):
     name = f"uncertain {uuid.uuid4().hex[:6]}"
     run = load_run(default_run)
-    first = push(studio, demo_corpus, name, select="uncertain", n=10, model=default_run, ledger_dir=tmp_path)
-    second = push(studio, demo_corpus, name, select="uncertain", n=10, model=default_run, ledger_dir=tmp_path)
+    first = push(studio, demo_corpus, name, select="uncertain", n=10, model=run, ledger_dir=tmp_path)
+    second = push(studio, demo_corpus, name, select="uncertain", n=10, model=run, ledger_dir=tmp_path)
     assert (first.created, second.created) == (10, 10)
     tasks = list(studio.client.tasks.list(project=first.project_id, fields="all"))
     ids = [t.data["sentence_id"] for t in tasks]
@@ -75,10 +77,11 @@ def test_uncertain_push_never_resends_and_carries_predictions(studio, demo_corpu
 def test_predict_adds_predictions_once(studio, demo_corpus, default_run, tmp_path):
     name = f"predict {uuid.uuid4().hex[:6]}"
     push(studio, demo_corpus, name, select="random", n=5, ledger_dir=tmp_path)
-    first = predict(studio, name, default_run)
-    again = predict(studio, name, default_run)
+    run = load_run(default_run)
+    first = predict(studio, name, run)
+    again = predict(studio, name, run)
     assert (first.added, again.added, again.tasks) == (5, 0, 5)
-    run_id = load_run(default_run).run_id
+    run_id = run.run_id
     project = next(iter(studio.client.projects.list(title=name)))
     assert studio.client.projects.get(id=project.id).model_version == run_id
     for task in studio.client.tasks.list(project=project.id, fields="all"):

@@ -69,7 +69,7 @@ def test_interrupted_push_completes_without_duplicates(studio, demo_corpus, tmp_
 
 
 def test_filter_and_diverse_selection(studio, demo_corpus, tmp_path):
-    filtered = push(studio, demo_corpus, unique("Filter"), terms=["Taiwan"], ledger_dir=tmp_path)
+    filtered = push(studio, demo_corpus, unique("Filter"), filters=["Taiwan"], ledger_dir=tmp_path)
     texts = [t.data["text"] for t in project_tasks(studio, filtered.project_id)]
     assert texts and all("taiwan" in t.lower() for t in texts)
     diverse = push(studio, demo_corpus, unique("Diverse"), select="diverse", n=30, ledger_dir=tmp_path)
@@ -85,7 +85,7 @@ def test_config_mismatch_is_refused_unless_asked(studio, demo_corpus, tmp_path):
                                                              '{ name = "ngo", label = "NGO" },\n  { name = "other", label'))
     (tmp_path / "guidelines.md").write_text(load_schema().guidelines)
     new_schema = load_schema(changed)
-    with pytest.raises(StanceError, match="--update-config"):
+    with pytest.raises(StanceError, match="update_config=True"):
         push(studio, demo_corpus, name, schema=new_schema, ledger_dir=tmp_path)
     push(studio, demo_corpus, name, schema=new_schema, update_config=True, n=3, ledger_dir=tmp_path)
     project = [p for p in studio.client.projects.list(title=name)][0]

@@ -9,7 +9,7 @@ import typer
 from stance.cli._app import ApiKeyOption, DataDirOption, UrlOption, labels_app
 from stance.errors import StanceError
 from stance.active import BATCH, REPEATS, ROUNDS, SEED_SIZE
-from stance.labels import SELECTIONS
+from stance.labels import SELECTIONS, UNCERTAINTY_METHODS
 from stance.progress import stderr
 from stance.studio import DEFAULT_DATA_DIR
 
@@ -22,7 +22,7 @@ def push(
     project: Annotated[str, typer.Option("--project", "-p", help="Project title; created on first use.")],
     select: Annotated[str, typer.Option(help=f"Which sentences: {', '.join(SELECTIONS)}.")] = "all",
     n: Annotated[Optional[int], typer.Option("--n", help="How many sentences to send.")] = None,
-    filter_terms: Annotated[Optional[list[str]], typer.Option(
+    filters: Annotated[Optional[list[str]], typer.Option(
         "--filter", help="Keep only sentences mentioning this term (repeat for any of several).")] = None,
     context: Annotated[int, typer.Option(help="Sentences of context shown before and after.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed for random and diverse selection.")] = 0,
@@ -31,7 +31,7 @@ def push(
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="A run: its predictions go with every task; needed by --select uncertain.")] = None,
     focus: Annotated[Optional[str], typer.Option(help="Rank by uncertainty on this dimension only.")] = None,
-    uncertainty: Annotated[str, typer.Option(help="entropy or margin.")] = "entropy",
+    uncertainty: Annotated[str, typer.Option(help=f"{' or '.join(UNCERTAINTY_METHODS)}.")] = "entropy",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
@@ -43,12 +43,14 @@ def push(
     sentences that mention a term. `--select uncertain --model latest --n 100` sends
     the sentences the run is least sure of, with its predictions as pre-annotations.
     """
+    from stance.experiments.runs import load_run
     from stance.labels.push import push as push_sentences
     from stance.studio.client import connect
+    run = load_run(model) if model else None
     studio = connect(url, api_key, data_dir=data_dir)
-    result = push_sentences(studio, corpus, project, select=select, n=n, terms=filter_terms or [],
-                            context=context, seed=seed, update_config=update_config, model=model, focus=focus,
-                            uncertainty_method=uncertainty, progress=not quiet)
+    result = push_sentences(studio, corpus, project, select=select, n=n, filters=filters or [],
+                            context=context, seed=seed, update_config=update_config, model=run, focus=focus,
+                            uncertainty=uncertainty, progress=not quiet)
     stderr.print(f"{result}\nopen {studio.url}/projects/{result.project_id} to label", highlight=False)
 
 
@@ -87,10 +89,12 @@ def predict_command(
 
     Tasks that have this run's predictions are skipped; the project shows this run's.
     """
+    from stance.experiments.runs import load_run
     from stance.labels.predict import predict
     from stance.studio.client import connect
+    run = load_run(model)
     studio = connect(url, api_key, data_dir=data_dir)
-    stderr.print(str(predict(studio, project, model, progress=not quiet)), highlight=False)
+    stderr.print(str(predict(studio, project, run, progress=not quiet)), highlight=False)
 
 
 @labels_app.command("simulate")

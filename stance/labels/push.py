@@ -20,10 +20,12 @@ import pyarrow.parquet as pq
 from stance.errors import StanceError
 from stance.labels import SELECTIONS
 from stance.labels.select import matching, select_diverse, select_random
+from stance.labels.select import uncertainty as uncertainty_scores
 from stance.progress import progress_bar
 from stance.schema import Schema, load_schema
 from stance.studio.client import Studio, errors_explained, find_project, server_key
 from stance.studio.config import render_label_config
+from stance.studio.predictions import Predictor, prediction
 
 BATCH = 2500  # fewer calls: each import has a fixed cost on the server
 LEDGER_DIR = Path(".stance/ledger")
@@ -44,30 +46,29 @@ class PushResult:
 
 
 def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all", n: int | None = None,
-         terms: Iterable[str] = (), context: int = 2, seed: int = 0, update_config: bool = False,
-         model: str | Path | None = None, focus: str | None = None, uncertainty_method: str = "entropy",
+         filters: Iterable[str] = (), context: int = 2, seed: int = 0, update_config: bool = False,
+         model: Predictor | None = None, focus: str | None = None, uncertainty: str = "entropy",
          schema: Schema | None = None, ledger_dir: str | Path = LEDGER_DIR, progress: bool = False) -> PushResult:
     """Push the sentences of ``corpus`` (a ``corpus build`` directory) to project ``project``.
 
-    With ``model`` (a run), every task carries the run's predictions as pre-annotations,
-    and ``select="uncertain"`` sends the sentences the run is least sure of (over all
-    dimensions, or the ``focus`` one), spread over articles, without near-duplicates.
+    ``filters`` keeps the sentences that mention any of these terms. With ``model`` (a
+    run from ``stance.load_run``), every task carries the run's predictions as
+    pre-annotations, and ``select="uncertain"`` sends the sentences the run is least sure
+    of (over all dimensions, or the ``focus`` one), spread over articles, without
+    near-duplicates.
     """
     schema = schema or load_schema()
     if select not in SELECTIONS:
-        raise StanceError(f"--select must be one of {', '.join(SELECTIONS)}, not {select!r}")
+        raise StanceError(f"{{select}}: must be one of {', '.join(SELECTIONS)}", select=select)
     if select != "all" and not n:
-        raise StanceError(f"--select {select} needs --n (how many sentences to send)")
+        raise StanceError("{select} needs {n}: how many sentences to send", select=select, n=...)
     if select == "uncertain" and model is None:
-        raise StanceError("--select uncertain needs --model RUN (the run whose uncertainty picks sentences)")
-    run = None
-    if model is not None:
-        from stance.experiments.runs import load_run
-        run = load_run(model, schema)
+        raise StanceError("{select} needs {model}: the run whose uncertainty picks sentences",
+                          select=select, model=...)
     sentences = read_sentences(corpus)
     proj, created, ledger = open_project(studio, project, schema, update_config, ledger_dir)
     present = ledger.sync(studio, proj.id)
-    candidates = matching(sentences["text"], list(terms))
+    candidates = matching(sentences["text"], [filters] if isinstance(filters, str) else list(filters))
     fresh = [i for i in candidates if sentences["sentence_id"][i] not in present]
     already = len(candidates) - len(fresh)
     if select == "random":
@@ -77,16 +78,15 @@ def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all
                                 n, seed=seed)
         fresh = [fresh[i] for i in picked]
     elif select == "uncertain":
-        from stance.active import uncertainty
         texts = [sentences["text"][i] for i in fresh]
-        scores = uncertainty(run.predict_proba(texts), uncertainty_method, focus)
+        scores = uncertainty_scores(model.predict_proba(texts), uncertainty, focus)
         picked = select_diverse(texts, [sentences["article_id"][i] for i in fresh], n, seed=seed, scores=scores)
         fresh = [fresh[i] for i in picked]
     elif n:
         fresh = fresh[:n]
     tasks = build_tasks(sentences, fresh, context)
-    if run is not None:
-        tasks = with_predictions(tasks, run)
+    if model is not None:
+        tasks = with_predictions(tasks, model)
     send_tasks(studio, proj.id, ledger, tasks, f"push to {project}", progress)
     return PushResult(proj.id, created, len(candidates), already, len(tasks))
 
@@ -139,9 +139,8 @@ def build_tasks(sentences: dict[str, list], rows: list[int], context: int) -> li
     return tasks
 
 
-def with_predictions(tasks: list[dict], run) -> list[dict]:
+def with_predictions(tasks: list[dict], run: Predictor) -> list[dict]:
     """Tasks in Label Studio's import form, each with the run's prediction as a pre-annotation."""
-    from stance.studio.predictions import prediction
     proba = run.predict_proba([t["text"] for t in tasks])
     return [{"data": task, "predictions": [prediction(run.labels, proba, i, run.run_id)]}
             for i, task in enumerate(tasks)]
@@ -164,7 +163,8 @@ def ensure_project(studio: Studio, title: str, schema: Schema, update_config: bo
         if not update_config:
             raise StanceError(
                 f"project {title!r} was set up for other labels ({_describe(theirs)}) than the schema "
-                f"({_describe(schema.to_dict())}); push with --update-config to replace its config")
+                f"({_describe(schema.to_dict())}); push with {{update_config}} to replace its config",
+                update_config=True)
         with errors_explained(studio, f"updating the config of project {title!r}"):
             studio.client.projects.update(id=existing.id, label_config=config,
                                           expert_instruction=_instructions(schema))

@@ -1,4 +1,10 @@
-"""Choosing which sentences annotators see: by terms, at random, or spread out ("diverse")."""
+"""Choosing which sentences annotators see: by terms, at random, spread out ("diverse"),
+or where a model is least sure ("uncertain").
+
+Uncertainty per dimension is the normalised entropy of the class probabilities (or
+one minus the margin between the two likeliest classes), from 0 (sure) to 1; over
+several dimensions it is their mean, unless one dimension is in focus.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from stance.errors import StanceError
+from stance.labels import UNCERTAINTY_METHODS
+
 _MAX_POOL = 50_000
 
 
@@ -19,6 +28,25 @@ def matching(texts: list[str], terms: list[str]) -> list[int]:
         return list(range(len(texts)))
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
     return [i for i, text in enumerate(texts) if pattern.search(text)]
+
+
+def uncertainty(proba: dict[str, np.ndarray], method: str = "entropy", focus: str | None = None) -> np.ndarray:
+    """One score per sentence in [0, 1]; higher means the model is less sure."""
+    if method not in UNCERTAINTY_METHODS:
+        raise StanceError(f"{{uncertainty}} must be one of {', '.join(UNCERTAINTY_METHODS)}", uncertainty=method)
+    if focus is not None:
+        if focus not in proba:
+            raise StanceError(f"{{focus}}: the run predicts {', '.join(proba)}", focus=focus)
+        proba = {focus: proba[focus]}
+    scores = []
+    for p in proba.values():
+        p = np.clip(np.asarray(p, dtype=float), 1e-12, 1.0)
+        if method == "entropy":
+            scores.append(-(p * np.log(p)).sum(axis=1) / np.log(p.shape[1]))
+        else:
+            top = np.sort(p, axis=1)[:, -2:]
+            scores.append(1.0 - (top[:, 1] - top[:, 0]))
+    return np.mean(scores, axis=0)
 
 
 def select_random(n_items: int, n: int, seed: int = 0) -> list[int]:

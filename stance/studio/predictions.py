@@ -3,9 +3,20 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from stance.studio.config import SENTENCE_TAG
+
+
+class Predictor(Protocol):
+    """What pre-annotating needs of a model; a saved run (``stance.load_run``) is one."""
+
+    run_id: str
+    labels: dict[str, list[str]]
+
+    def predict_proba(self, texts: list[str]) -> dict[str, np.ndarray]: ...
 
 
 def prediction(labels: dict[str, list[str]], proba: dict[str, np.ndarray], row: int, model_version: str) -> dict:
