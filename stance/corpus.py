@@ -91,7 +91,7 @@ def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CH
     if text is None:
         present = ", ".join(sorted(map(str, data))) or "none"
         return Rejected(record.origin, f"no {text_field!r} field (fields present: {present}; "
-                                       "map another with --text-field)", field=text_field, raw=data)
+                                       "name the field that holds the text)", field=text_field, raw=data)
     if not isinstance(text, str):
         return Rejected(record.origin, f"{text_field!r} is a {type(text).__name__}, not text",
                         field=text_field, raw=data)
@@ -99,7 +99,7 @@ def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CH
         return Rejected(record.origin, "empty article text", field=text_field, raw=data)
     if len(text) > max_chars:
         return Rejected(record.origin, f"article is {len(text):,} characters, over the limit of "
-                                       f"{max_chars:,} (raise it with --max-chars)", field=text_field, raw=data)
+                                       f"{max_chars:,} (raise the limit to keep it)", field=text_field, raw=data)
     raw_id = data.get(fields.id) if record.default_id is None else record.default_id
     article_id = _clean(raw_id) or content_id(text)
     return Article(article_id, text, _clean(data.get(fields.title)), _clean(data.get(fields.source)),
@@ -226,7 +226,7 @@ class RejectLog:
         self.count += 1
         message = f"{rejected.origin}: {rejected.reason}"
         if self.strict:
-            raise StanceError(f"{message} (stopping because of --strict)")
+            raise StanceError(f"{message} (stopping because of {{strict}})", strict=True)
         if self._fh is None:
             self._fh = open(self.path, "w", encoding="utf-8")
         self._fh.write(reject_line(rejected))

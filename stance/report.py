@@ -65,12 +65,13 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
     by = by or ["source"]
     for field in by:
         if field != "date" and field not in articles.columns:
-            raise StanceError(f"--by {field}: the articles have no such field; they have "
-                              f"{', '.join(c for c in articles.columns if '_p_' not in c and '_share_' not in c)}")
+            raise StanceError(f"{{by}}: the articles have no such field; they have "
+                              f"{', '.join(c for c in articles.columns if '_p_' not in c and '_share_' not in c)}",
+                              by=field)
     dates = pd.to_datetime(articles["date"], errors="coerce", utc=True) if "date" in articles else None
     period = _period(dates, period) if dates is not None and dates.notna().any() else None
     if "date" in by and period is None:
-        raise StanceError("--by date: the articles have no parseable dates")
+        raise StanceError("{by}: the articles have no parseable dates", by="date")
     parts = [f"<h1>Stance report: {esc(scores.name)}</h1>",
              f"<p>{len(articles):,} articles, {int(articles['sentences'].sum()):,} sentences, scored by run "
              f"<b>{esc(manifest['model']['run_id'])}</b>"
@@ -107,7 +108,7 @@ def _period(dates: pd.Series, period: str) -> str:
     if period in PERIODS:
         return period
     if period != "auto":
-        raise StanceError(f"--period must be auto, {', '.join(PERIODS)}; got {period!r}")
+        raise StanceError(f"{{period}}: must be auto, {', '.join(PERIODS)}", period=period)
     dated = dates.dropna().dt.tz_localize(None)
     for candidate in PERIODS:  # the finest buckets that hold a few articles each on average
         if len(dated) / dated.dt.to_period(_FREQUENCY[candidate]).nunique() >= MIN_PER_BUCKET:
@@ -137,7 +138,7 @@ def _method_note(frame: pd.DataFrame, level: float, source) -> str:
                           "(<code>stance audit push</code>) for intervals that hold whatever the model's errors.")
                  + "</p>")
     if flags:
-        explained = {"few_articles": "fewer articles than --min-articles", "few_audit": "few audit labels",
+        explained = {"few_articles": "fewer articles than the minimum per group", "few_audit": "few audit labels",
                      "no_audit": "no audit labels in the group", "weak_model":
                      "the model's cross-validated macro-F1 is too low for a correction to be trusted"}
         lines.append('<p class="muted">Hollow markers are flagged cells: '

@@ -112,9 +112,9 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     as many rows): the unit of parallel work, of memory, and of what a resume keeps.
     """
     if format not in FORMATS:
-        raise StanceError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+        raise StanceError(f"{{format}}: must be one of {', '.join(FORMATS)}", format=format)
     if engine not in ENGINES:
-        raise StanceError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        raise StanceError(f"{{engine}}: must be one of {', '.join(ENGINES)}", engine=engine)
     inputs = [Path(p) for p in inputs]
     run = load_run(model)  # files and schema checked before any work
     sources = [source for item in inputs for source in _sources(item)]
@@ -189,18 +189,18 @@ def _prepare_out(out: Path, state: dict, resume: bool, overwrite: bool) -> dict[
         if previous != state:
             changed = sorted(k for k in state if previous.get(k) != state[k])
             raise StanceError(f"{out} holds an unfinished run of another job (differs in: {', '.join(changed)}); "
-                              "use another --out, or --overwrite to discard it")
+                              "use another {out}, or {overwrite} to discard it", out=..., overwrite=True)
         if not resume:
-            raise StanceError(f"{out} holds an interrupted run of this job; add --resume to finish it "
-                              "(finished parts are kept) or --overwrite to start again")
+            raise StanceError(f"{out} holds an interrupted run of this job; add {{resume}} to finish it "
+                              "(finished parts are kept) or {overwrite} to start again", resume=True, overwrite=True)
     elif (out / "manifest.json").is_file():
         previous = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
         whose = "these" if previous.get("state") == state else "another run's"
         raise StanceError(f"{out} already holds {whose} scores "
-                          f"(model {previous.get('model', {}).get('run_id')}); use another --out, or "
-                          "--overwrite to replace them")
+                          f"(model {previous.get('model', {}).get('run_id')}); use another {{out}}, or "
+                          "{overwrite} to replace them", out=..., overwrite=True)
     elif out.is_dir() and any(out.iterdir()):
-        raise StanceError(f"{out} is not empty and holds no stance scores; choose an empty or new --out")
+        raise StanceError(f"{out} is not empty and holds no stance scores; choose an empty or new {{out}}", out=...)
     (out / "parts").mkdir(parents=True, exist_ok=True)
     state_file.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     done = {}
@@ -267,7 +267,7 @@ def _dask_map(job: Job, parts, workers: int, scheduler: str | None = None) -> It
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise StanceError("--engine dask needs Dask: pip install 'stance[dask]'") from None
+        raise StanceError("{engine} needs Dask: pip install 'stance[dask]'", engine="dask") from None
     import logging
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                   dashboard_address=None, silence_logs=logging.ERROR)

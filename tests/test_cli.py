@@ -32,6 +32,20 @@ def test_strict_failure_names_file_and_line(tmp_path):
     done = stance("corpus", "build", str(src), "--out", str(tmp_path / "c"), "--strict", "-q")
     assert done.returncode == 1
     assert "a.jsonl:2" in done.stderr and "'text'" in done.stderr
+    assert "(stopping because of --strict)" in done.stderr
+
+
+def test_errors_name_keywords_from_python_and_flags_from_the_command_line(demo_scores, tmp_path):
+    from stance.errors import StanceError
+    from stance.report import report
+    with pytest.raises(StanceError) as error:
+        report(demo_scores, tmp_path / "r.html", by=["outlet"])
+    assert str(error.value).startswith("by='outlet': the articles have no such field") and "--" not in str(error.value)
+    done = stance("report", str(demo_scores), "--out", str(tmp_path / "r.html"), "--by", "outlet")
+    assert done.returncode == 1 and "error: --by outlet: the articles have no such field" in done.stderr
+    repeated = stance("labels", "simulate", "--data", str(tmp_path), "--config", "experiments/default.toml",
+                      "--strategy", "psychic")
+    assert "error: --strategy psychic: each must be one of" in repeated.stderr  # keyword `strategies`
 
 
 @pytest.mark.studio

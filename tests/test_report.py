@@ -49,7 +49,7 @@ def test_by_date_and_by_another_field(demo_scores, tmp_path):
     assert _images(page) == 3 + 1 + 1
     report(demo_scores, tmp_path / "t.html", by=["title"])
     assert "By title" in (tmp_path / "t.html").read_text()
-    with pytest.raises(StanceError, match="--by outlet: the articles have no such field"):
+    with pytest.raises(StanceError, match="by='outlet': the articles have no such field"):
         report(demo_scores, tmp_path / "x.html", by=["outlet"])
 
 
@@ -93,7 +93,7 @@ def test_automatic_time_buckets():
     assert _period(days, "auto") == "day"
     spread = pd.Series(pd.date_range("2026-01-01", periods=60, freq="D"))
     assert _period(spread, "auto") == "week"
-    with pytest.raises(StanceError, match="--period"):
+    with pytest.raises(StanceError, match="period='year': must be auto"):
         _period(spread, "year")
 
 
@@ -142,6 +142,6 @@ def test_text_is_escaped_on_every_page(demo_labels, tmp_path):
     assert esc('<b a="1">') == "&lt;b a=&quot;1&quot;&gt;"
     assert "<td>&lt;script&gt;</td>" in table(["x"], [["<script>"]])
     curve = learning_curve(Path(__file__).resolve().parents[1] / "experiments" / "default.toml", demo_labels,
-                           out=tmp_path / "curve", sizes=[40, 80], overrides=['name="<b>x"'])
+                           out=tmp_path / "curve", sizes=[40, 80], overrides={"name": "<b>x"})
     page = (curve.out / "curve.html").read_text()
     assert "Learning curve: &lt;b&gt;x" in page and "<b>x" not in page

@@ -102,7 +102,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_output(default_run, many_ar
     process.wait()
     done_before = len(list((killed / "parts").glob("done-*.json")))
     assert 5 <= done_before < 30 and not (killed / "manifest.json").exists()
-    with pytest.raises(StanceError, match="--resume"):
+    with pytest.raises(StanceError, match="resume=True"):
         score([many_articles], default_run, killed, workers=2, chunk_size=20)
     result = score([many_articles], default_run, killed, workers=2, chunk_size=20, resume=True)
     assert result.resumed_parts >= done_before
@@ -198,7 +198,7 @@ def test_an_embeddings_run_scores(demo_labels, tmp_path, monkeypatch):
     from stance.experiments import embeddings, run
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     config = Path(__file__).resolve().parents[1] / "experiments" / "embeddings.toml"
-    trained = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides=['dimensions=["tone"]'])
+    trained = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides={"dimensions": ["tone"]})
     before = embeddings.stats["encoded"]
     result = score([DEMO], trained.path, tmp_path / "out", workers=1)
     sentences = pd.read_parquet(tmp_path / "out" / "sentences.parquet")

@@ -2,11 +2,16 @@
 
 import sys
 
+from rich.markup import escape
+
 from stance.cli import (  # noqa: F401  (registers the commands)
     audit, corpus, demo, estimate, experiments, labels, report, score, serve, studio)
 from stance.cli._app import app
 from stance.errors import StanceError
 from stance.progress import stderr
+
+#: Python keywords whose flag is not ``--`` plus the keyword: repeated flags are singular.
+FLAGS = {"filters": "--filter", "strategies": "--strategy", "labels": "--label", "overrides": "--set"}
 
 
 def main() -> None:
@@ -14,7 +19,7 @@ def main() -> None:
     try:
         app()
     except StanceError as exc:
-        stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+        stderr.print(f"[bold red]error:[/] {escape(exc.for_cli(FLAGS))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         stderr.print("[yellow]interrupted[/]")

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import tomllib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stance.cli._app import app
+from stance.errors import StanceError
 from stance.progress import stderr
 
 experiments_app = typer.Typer(
@@ -20,7 +22,23 @@ app.add_typer(experiments_app, name="experiments")
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 SetOption = Annotated[Optional[list[str]], typer.Option(
-    "--set", help="KEY=VALUE: override a config key, e.g. `--set model.C=2 --set cv.folds=3`.")]
+    "--set", help="KEY=VALUE: override a config key, e.g. `--set model.C=2 --set cv.folds=3`. "
+    "Values are read as TOML (`2`, `[1, 3]`, `\"word\"`), else as plain text.")]
+
+
+def _settings(items: list[str] | None) -> dict:
+    """``--set KEY=VALUE`` flags as the overrides dict of the Python API."""
+    settings = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise StanceError(f"--set takes KEY=VALUE (for example model.C=2), got {item!r}")
+        try:
+            value = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        settings[key.strip()] = value
+    return settings
 
 
 @experiments_app.command("run")
@@ -43,7 +61,7 @@ def run_command(
     Example: `stance experiments run experiments/default.toml --data labels/pulled --set model.C=2`
     """
     from stance.experiments.runner import run
-    result = run(config, data, test=test, out=out, overrides=overrides, run_id=run_id, reuse=reuse,
+    result = run(config, data, test=test, out=out, overrides=_settings(overrides), run_id=run_id, reuse=reuse,
                  progress=not quiet)
     typer.echo(str(result))
     typer.echo(f"report: {result.path / 'report.html'}")
@@ -142,13 +160,12 @@ def curve_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Macro-F1 against the number of training labels (grouped CV): does labelling more still pay?"""
-    from stance.errors import StanceError
     from stance.experiments.curve import learning_curve
     try:
         size_list = [int(s) for s in sizes.split(",")] if sizes else None
     except ValueError:
         raise StanceError(f"--sizes takes whole numbers separated by commas, got {sizes!r}") from None
-    curve = learning_curve(config, data, out=out, sizes=size_list, overrides=overrides, progress=not quiet)
+    curve = learning_curve(config, data, out=out, sizes=size_list, overrides=_settings(overrides), progress=not quiet)
     table = Table("training labels", *curve.macro_f1, title="macro-F1 (mean over grouped folds)")
     for row in curve.rows():
         table.add_row(str(row[0]), *[f"{v:.3f}" for v in row[1:]])

@@ -20,9 +20,8 @@ folds = 5
 "model.C" = [1.0, 4.0, 16.0]
 ```
 
-``--set model.C=2`` overrides any key; values are read as TOML (``2``, ``[1, 3]``,
-``"word"``) and fall back to plain strings. ``--set model.type=sgd`` swaps the model
-and drops the old model's parameters.
+Overrides set any dotted key (``{"model.C": 2}``, on the command line ``--set model.C=2``);
+overriding ``model.type`` swaps the model and drops the old model's parameters.
 """
 
 from __future__ import annotations
@@ -47,19 +46,24 @@ class ConfigError(StanceError):
     """An experiment config that cannot be run, named by file and key."""
 
 
-def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> dict:
-    """Read ``path``, apply ``--set`` overrides, fill defaults and check it."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (the shipped ones are in experiments/)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    raw.setdefault("name", path.stem)
-    for item in overrides or []:
-        apply_override(raw, item)
-    return resolve_config(raw, str(path))
+def load_config(config: str | os.PathLike | dict, overrides: dict | None = None) -> dict:
+    """Read ``config`` (a TOML file, or a dict of the same shape), apply ``overrides``
+    (dotted key -> value), fill defaults and check it."""
+    if isinstance(config, dict):
+        raw, where = copy.deepcopy(config), "config"
+    else:
+        path = Path(config)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found (the shipped ones are in experiments/)") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raw.setdefault("name", path.stem)
+        where = str(path)
+    for key, value in (overrides or {}).items():
+        apply_override(raw, key, value)
+    return resolve_config(raw, where)
 
 
 def resolve_config(raw: dict, where: str = "config") -> dict:
@@ -101,20 +105,20 @@ def resolve_config(raw: dict, where: str = "config") -> dict:
     return config
 
 
-def apply_override(config: dict, item: str) -> None:
-    """Apply one ``key.path=value`` to ``config`` in place (the key may quote dotted names:
-    ``search."model.C"=[1, 4]``)."""
-    key, sep, text = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set takes KEY=VALUE (for example model.C=2), got {item!r}")
+def apply_override(config: dict, key: str, value) -> None:
+    """Set the dotted ``key`` of ``config`` to ``value`` in place. The key is read as TOML,
+    so a dotted name can be quoted: ``search."model.C"``."""
     try:
-        patch = tomllib.loads(f"{key.strip()} = {text}")
+        patch = tomllib.loads(f"{key} = 0")
     except tomllib.TOMLDecodeError:
-        try:
-            patch = tomllib.loads(f"{key.strip()} = {json.dumps(text)}")
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"--set {item}: {exc}") from None
-    _merge(config, patch, item)
+        patch = None
+    leaf = patch
+    while isinstance(leaf, dict) and len(leaf) == 1 and isinstance(next(iter(leaf.values())), dict):
+        leaf = next(iter(leaf.values()))
+    if not isinstance(leaf, dict) or len(leaf) != 1:
+        raise ConfigError(f"override {key!r}: not a dotted config key such as model.C or search.\"model.C\"")
+    leaf[next(iter(leaf))] = value
+    _merge(config, patch, key)
 
 
 def _merge(config: dict, patch: dict, item: str) -> None:
@@ -122,7 +126,7 @@ def _merge(config: dict, patch: dict, item: str) -> None:
     for key, value in patch.items():
         old = config.get(key)
         if isinstance(value, dict) and old is not None and not isinstance(old, dict):
-            raise ConfigError(f"--set {item}: {key!r} is not a table in the config")
+            raise ConfigError(f"override {item!r}: {key!r} is not a table in the config")
         if isinstance(value, dict) and isinstance(old, dict) and value.get("type", old.get("type")) == old.get("type"):
             _merge(old, value, item)
         else:

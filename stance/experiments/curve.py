@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from stance.experiments.config import load_config, resolve_config
+from stance.experiments.config import load_config
 from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 from stance.experiments.runner import select_dimensions
@@ -48,10 +48,10 @@ def default_sizes(n_train: int, steps: int = 6) -> list[int]:
 
 
 def learning_curve(config: str | Path | dict, data: str | Path, *, out: str | Path | None = None,
-                   sizes: list[int] | None = None, overrides: list[str] | None = None,
+                   sizes: list[int] | None = None, overrides: dict | None = None,
                    schema: Schema | None = None, progress: bool = False) -> Curve:
     schema = schema or load_schema()
-    config = load_config(config, overrides) if not isinstance(config, dict) else resolve_config(config)
+    config = load_config(config, overrides)
     labelled = read_labelled(data, schema)
     dims, _ = select_dimensions(config, labelled, schema)  # skipped dimensions cannot be learnt from here
     rng = np.random.default_rng(config["seed"])

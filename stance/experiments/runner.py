@@ -28,7 +28,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 import stance
 from stance.errors import StanceError
 from stance.experiments import embeddings
-from stance.experiments.config import config_hash, dump_config, load_config, resolve_config
+from stance.experiments.config import config_hash, dump_config, load_config
 from stance.experiments.metrics import scores
 from stance.experiments.pipeline import build_pipeline, search_grid
 from stance.experiments.runs import (MANIFEST, MODEL_FILE, StanceModel, aligned_proba, file_hashes, git_commit,
@@ -58,7 +58,7 @@ class RunResult:
 
 
 def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None = None,
-        out: str | Path | None = None, overrides: list[str] | None = None, run_id: str | None = None,
+        out: str | Path | None = None, overrides: dict | None = None, run_id: str | None = None,
         reuse: bool = False, report: bool = True, schema: Schema | None = None,
         progress: bool = False) -> RunResult:
     """Train and evaluate ``config`` on the labelled dataset ``data``; write a run under ``out``.
@@ -67,7 +67,7 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
     training again (the demo uses it so that running twice adds nothing).
     """
     schema = schema or load_schema()
-    config = load_config(config, overrides) if not isinstance(config, dict) else resolve_config(config)
+    config = load_config(config, overrides)
     root = Path(out) if out else runs_dir()
     train = read_labelled(data, schema)
     held_out = read_labelled(test, schema) if test else None

@@ -101,7 +101,7 @@ def _from_export(path: Path, text_field: str, labels: dict[str, str], id_field: 
         where = f"{path}: task {task.get('id', n)}"
         if text_field not in data:
             raise StanceError(f"{where}: no {text_field!r} in its data (fields: {', '.join(data)}); "
-                              "name the text field with --text-field")
+                              "name the field that holds the text with {text_field}", text_field=...)
         sentence_id = str(data.get(id_field or "sentence_id") or task.get("id") or content_id(data[text_field]))
         for ann in task.get("annotations") or []:
             for item in ann.get("result") or []:
@@ -150,7 +150,7 @@ def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: s
         text = row.get(text_field)
         if not isinstance(text, str) or not text.strip():
             raise StanceError(f"{where}: no text in field {text_field!r} (fields: {', '.join(map(str, row))}); "
-                              "name it with --text-field")
+                              "name the field that holds the text with {text_field}", text_field=...)
         sentence_id = str(row.get(id_field)) if id_field and row.get(id_field) is not None else content_id(text)
         sentence = by_id.setdefault(sentence_id, Sentence(sentence_id, str(row.get(article_field) or "")
                                                           if article_field else "", text))
@@ -170,5 +170,5 @@ def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: s
         raise StanceError(f"{path}: no record has the label field(s) {', '.join(missing)}")
     if not seen_label_field:
         raise StanceError(f"{path}: no field holds any dimension ({', '.join(fields.values())}); "
-                          "map them with --label DIM=FIELD")
+                          "map each dimension to its field with {labels}", labels="DIM=FIELD")
     return list(by_id.values())

@@ -47,12 +47,13 @@ def connect(url: str | None = None, api_key: str | None = None, *,
         creds_file = credentials_path(data_dir)
         if url and not (creds_file.is_file() and _same_server(url, read_credentials(creds_file).url)):
             raise StanceError(f"no API key for Label Studio at {url.rstrip('/')}: give that server's own key "
-                              f"({KEY_ENV} or the api key option); the embedded server's key is only ever sent "
-                              "to the embedded server")
+                              f"({KEY_ENV} or {{api_key}}); the embedded server's key is only ever sent "
+                              "to the embedded server", api_key=...)
         if not creds_file.is_file():
             raise StanceError(
-                "no Label Studio to talk to: pass --url and --api-key, set LABEL_STUDIO_URL and "
-                f"LABEL_STUDIO_API_KEY, or start the embedded one with `stance studio start` ({creds_file} is missing)")
+                "no Label Studio to talk to: give {url} and {api_key}, set LABEL_STUDIO_URL and "
+                f"LABEL_STUDIO_API_KEY, or start the embedded one with `stance studio start` ({creds_file} is missing)",
+                url=..., api_key=...)
         creds = read_credentials(creds_file)
         url, api_key = url or creds.url, api_key or creds.api_key
     url = url.rstrip("/")
@@ -89,9 +90,9 @@ def errors_explained(studio: Studio, doing: str = ""):
                           "is it running? `stance studio start` starts the embedded one)") from None
     except ApiError as exc:
         if exc.status_code in (401, 403):
-            raise StanceError(f"{where} refused the API key (HTTP {exc.status_code}){during}: check --api-key or "
+            raise StanceError(f"{where} refused the API key (HTTP {exc.status_code}){during}: check {{api_key}} or "
                               "LABEL_STUDIO_API_KEY; legacy tokens work only where the server enables them, "
-                              "personal access tokens always") from None
+                              "personal access tokens always", api_key=...) from None
         if exc.status_code == 404:
             raise StanceError(f"{where} has no such object{during} (HTTP 404): {_short(exc.body)}") from None
         raise StanceError(f"{where} answered HTTP {exc.status_code}{during}: {_short(exc.body)}") from None

@@ -97,7 +97,7 @@ def start(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, port: int = DEFAULT_PO
     executable = _label_studio_executable()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not _port_free(port):
-        raise StanceError(f"port {port} on 127.0.0.1 is already in use; choose another with --port")
+        raise StanceError(f"port {port} on 127.0.0.1 is already in use; choose another {{port}}", port=...)
     url = f"http://127.0.0.1:{port}"
     creds_file = credentials_path(data_dir)
     if creds_file.is_file():
