@@ -243,7 +243,7 @@ class RejectLog:
 
 
 def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
-                 fields: FieldMap | None = None, strict: bool = False,
+                 fields: FieldMap | dict | None = None, strict: bool = False,
                  max_chars: int = MAX_ARTICLE_CHARS, max_sentence_chars: int = MAX_SENTENCE_CHARS,
                  workers: int | None = None, progress: bool = False) -> CorpusResult:
     """Read ``inputs``, split every article into sentences, and write the corpus to ``out``.
@@ -253,6 +253,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     run on ``workers`` processes (default: all cores); this one reads raw chunks and
     writes, so the output is the same for any number of workers.
     """
+    fields = FieldMap.of(fields)
     inputs = [Path(p) for p in inputs]
     files = find_inputs(inputs)
     if not files:
@@ -266,7 +267,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     articles_tmp, sentences_tmp = out / "articles.parquet.partial", out / "sentences.parquet.partial"
     total_bytes = sum(file_size(f) for f in files)
     workers = workers or default_workers()
-    options = {"fields": fields or FieldMap(), "max_chars": max_chars, "max_sentence_chars": max_sentence_chars}
+    options = {"fields": fields, "max_chars": max_chars, "max_sentence_chars": max_sentence_chars}
     spool = tempfile.mkdtemp(prefix=".spool-", dir=out) if workers > 1 else None
     work = partial(spool_chunk, spool=spool, **options) if spool else partial(process_chunk, **options)
     seen = _SeenArticles()
@@ -307,7 +308,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
         "inputs": [str(p) for p in inputs],
         "files": len(files),
         "bytes": total_bytes,
-        "fields": asdict(fields or FieldMap()),
+        "fields": asdict(fields),
         "splitter": SPLITTER_VERSION,
         "options": {"max_chars": max_chars, "max_sentence_chars": max_sentence_chars, "strict": strict},
         "counts": asdict(counts),

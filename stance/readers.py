@@ -43,6 +43,17 @@ class FieldMap:
     date: str = "date"
     url: str = "url"
 
+    @classmethod
+    def of(cls, fields: "FieldMap | dict | None") -> "FieldMap":
+        """A field map from a dict of the fields that differ (``{"text": "body"}``), or the default."""
+        if fields is None or isinstance(fields, FieldMap):
+            return fields or cls()
+        unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise StanceError(f"fields: no article field {', '.join(map(repr, unknown))}; "
+                              f"they are {', '.join(cls.__dataclass_fields__)}")
+        return cls(**fields)
+
 
 @dataclass
 class Record:

@@ -103,7 +103,7 @@ class SentenceChunk:
 def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: str | os.PathLike, *,
           workers: int | None = None, engine: str = "local", scheduler: str | None = None,
           format: str = "parquet", resume: bool = False, overwrite: bool = False,
-          fields: FieldMap | None = None, max_chars: int = MAX_ARTICLE_CHARS,
+          fields: FieldMap | dict | None = None, max_chars: int = MAX_ARTICLE_CHARS,
           max_sentence_chars: int = MAX_SENTENCE_CHARS, chunk_size: int = CHUNK_RECORDS,
           progress: bool = False) -> ScoreResult:
     """Score ``inputs`` with the run ``model`` into ``out``; see the module docstring.
@@ -115,6 +115,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
         raise StanceError(f"{{format}}: must be one of {', '.join(FORMATS)}", format=format)
     if engine not in ENGINES:
         raise StanceError(f"{{engine}}: must be one of {', '.join(ENGINES)}", engine=engine)
+    fields = FieldMap.of(fields)
     inputs = [Path(p) for p in inputs]
     run = load_run(model)  # files and schema checked before any work
     sources = [source for item in inputs for source in _sources(item)]
@@ -125,10 +126,10 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     out = Path(out)
     state = {"model": run.run_id, "model_sha256": run.manifest["files"][MODEL_FILE],
              "inputs": [_fingerprint(p) for p in files], "format": format,
-             "fields": asdict(fields or FieldMap()), "max_chars": max_chars,
+             "fields": asdict(fields), "max_chars": max_chars,
              "max_sentence_chars": max_sentence_chars, "chunk_size": chunk_size}
     done = _prepare_out(out, state, resume, overwrite)
-    job = Job(str(run.path.resolve()), str(out / "parts"), fields or FieldMap(), max_chars, max_sentence_chars,
+    job = Job(str(run.path.resolve()), str(out / "parts"), fields, max_chars, max_sentence_chars,
               format)
     _loaded[job.run_path] = run.model  # forked workers inherit it; Dask workers load their own
     workers = workers or default_workers()

@@ -132,7 +132,10 @@ def test_text_files_invalid_utf8_and_unreadable_inputs(tmp_path):
 def test_field_mapping_csv_parquet_and_saved_dataset(tmp_path):
     rows = [{"doc": "d1", "body": "From the CSV. Two lines.", "outlet": "Ledger", "published": "2026-01-02"},
             {"doc": "d2", "body": "Second row.", "outlet": "Post", "published": "2026-01-03"}]
-    fields = FieldMap(id="doc", text="body", source="outlet", date="published")
+    fields = {"id": "doc", "text": "body", "source": "outlet", "date": "published"}  # as a dict, or a FieldMap
+    assert FieldMap.of(fields) == FieldMap(id="doc", text="body", source="outlet", date="published")
+    with pytest.raises(StanceError, match="fields: no article field 'body'"):
+        build_corpus([tmp_path], tmp_path / "never", fields={"body": "text"})
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(tmp_path / "a.csv", index=False)
