@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stance import __version__
+from stance.dates import normalise_date
 from stance.errors import StanceError
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar, stderr
@@ -36,8 +37,9 @@ from stance.splitter import SPLITTER_VERSION, split_with_text
 
 MAX_ARTICLE_CHARS = 1_000_000
 MAX_SENTENCE_CHARS = 1_000
-METADATA = ("title", "source", "date", "url")
+METADATA = ("title", "source", "date", "url", "author")
 _SHOWN_REJECTS = 10
+DEFAULT_FIELDS = FieldMap()
 
 ARTICLE_SCHEMA = pa.schema(
     [("article_id", pa.string()), ("text", pa.string())]
@@ -59,6 +61,7 @@ class Article:
     source: str | None = None
     date: str | None = None
     url: str | None = None
+    author: str | None = None
     origin: str = ""
 
 
@@ -69,6 +72,7 @@ class Counts:
     duplicates: int = 0
     rejected: int = 0
     sentences: int = 0
+    dates_unread: int = 0  # kept articles whose date could not be read (kept as the text it was)
 
 
 @dataclass
@@ -86,7 +90,9 @@ class CorpusResult:
 def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CHARS) -> Article | Rejected:
     """Check one record and turn it into an :class:`Article`, or say why it cannot be one."""
     data = record.fields
-    text_field = "text" if record.default_id is not None else fields.text
+    if record.default_id is not None:  # a file or a page: stance named its fields itself
+        fields = DEFAULT_FIELDS
+    text_field = fields.text
     text = data.get(text_field)
     if text is None:
         present = ", ".join(sorted(map(str, data))) or "none"
@@ -102,8 +108,9 @@ def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CH
                                        f"{max_chars:,} (raise the limit to keep it)", field=text_field, raw=data)
     raw_id = data.get(fields.id) if record.default_id is None else record.default_id
     article_id = _clean(raw_id) or content_id(text)
-    return Article(article_id, text, _clean(data.get(fields.title)), _clean(data.get(fields.source)),
-                   _clean(data.get(fields.date)), _clean(data.get(fields.url)), record.origin)
+    date, _ = normalise_date(_clean(data.get(fields.date)))
+    return Article(article_id, text, _clean(data.get(fields.title)), _clean(data.get(fields.source)), date,
+                   _clean(data.get(fields.url)), _clean(data.get(fields.author)), record.origin)
 
 
 def _clean(value) -> str | None:
@@ -287,6 +294,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
                 article_writer.write_table(article_table)
                 sentence_writer.write_table(sentence_table)
                 counts.kept += article_table.num_rows
+                counts.dates_unread += _unread_dates(article_table)
                 counts.sentences += sentence_table.num_rows
                 bar.update(articles=counts.kept, sentences=counts.sentences)
     except BaseException:
@@ -316,6 +324,12 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return CorpusResult(out, counts, seconds)
+
+
+def _unread_dates(articles: pa.Table) -> int:
+    dates = articles.column("date")
+    read = pc.strptime(dates, format="%Y-%m-%d", unit="s", error_is_null=True)
+    return int(pc.sum(pc.and_(pc.is_valid(dates), pc.is_null(read))).as_py() or 0)
 
 
 def _ticking(chunks: Iterable[Chunk], bar) -> Iterator[Chunk]:

@@ -15,16 +15,17 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from pathlib import Path
 
 from stance.errors import StanceError
+from stance.pages import HTML_SUFFIXES, WARC_SUFFIXES, RawPage, html_files, page_record, warc_pages
+from stance.records import Record, Rejected, id_from_path
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet",)
-SUPPORTED = TEXT_SUFFIXES + JSONL_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
+SUPPORTED = TEXT_SUFFIXES + JSONL_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES + HTML_SUFFIXES + WARC_SUFFIXES
 _BATCH_ROWS = 1000
 #: Records per chunk: the unit of work sent to a worker (and, in ``score``, of resuming).
 CHUNK_RECORDS = 1000
@@ -42,6 +43,7 @@ class FieldMap:
     source: str = "source"
     date: str = "date"
     url: str = "url"
+    author: str = "author"
 
     @classmethod
     def of(cls, fields: "FieldMap | dict | None") -> "FieldMap":
@@ -53,26 +55,6 @@ class FieldMap:
             raise StanceError(f"fields: no article field {', '.join(map(repr, unknown))}; "
                               f"they are {', '.join(cls.__dataclass_fields__)}")
         return cls(**fields)
-
-
-@dataclass
-class Record:
-    """One input record as read, before any validation."""
-
-    origin: str
-    fields: dict
-    default_id: str | None = None  # used when the record has no id field (a .txt file's path)
-
-
-@dataclass
-class Rejected:
-    """An input that could not be read at all (a bad line, an unreadable file)."""
-
-    origin: str
-    reason: str
-    field: str | None = None
-    raw: object = None
-    extra: dict = dataclass_field(default_factory=dict)
 
 
 def find_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -112,8 +94,9 @@ class Chunk:
     """A slice of one input, cheap to read and to send to a worker, which parses it there.
 
     ``kind`` is ``"jsonl"`` (``payload``: raw lines, the first at line ``first_line``),
-    ``"text"`` (``payload``: .txt paths, ids relative to ``root``) or ``"records"``
-    (``payload``: records already parsed, for formats parsed in bulk such as parquet).
+    ``"text"`` or ``"html"`` (``payload``: file paths, ids relative to ``root``),
+    ``"pages"`` (``payload``: pages from a web archive, extracted in the worker) or
+    ``"records"`` (``payload``: records already parsed, for formats parsed in bulk such as parquet).
     """
 
     kind: str
@@ -126,9 +109,13 @@ class Chunk:
     def records(self) -> Iterator[Record | Rejected]:
         if self.kind == "jsonl":
             return _parse_jsonl_lines(self.path, self.payload, self.first_line)
+        root = Path(self.root) if self.root else None
         if self.kind == "text":
-            root = Path(self.root) if self.root else None
             return (_read_text_file(Path(p), root) for p in self.payload)
+        if self.kind == "html":
+            return html_files(self.payload, root)
+        if self.kind == "pages":
+            return (page_record(p) if isinstance(p, RawPage) else p for p in self.payload)
         return iter(self.payload)
 
 
@@ -136,25 +123,39 @@ def read_chunks(inputs: Iterable[str | os.PathLike], chunk_records: int = CHUNK_
                 chunk_bytes: int = 4 << 20) -> Iterator[Chunk]:
     """Cut every input into chunks of at most ``chunk_records`` records (or about ``chunk_bytes``)."""
     for item in inputs:
-        root = Path(item) if Path(item).is_dir() else None
-        text_files: list[str] = []
-        text_bytes = 0
+        root = str(item) if Path(item).is_dir() else None
+        batches = {"text": ([], 0), "html": ([], 0)}  # one file per article: read in the worker
         for path in find_inputs([item]):
-            if path.name.lower().endswith(TEXT_SUFFIXES) and not path.is_dir():
-                size = _file_size(path)
-                text_files.append(str(path))
-                text_bytes += size
-                if len(text_files) >= chunk_records or text_bytes >= chunk_bytes:
-                    yield Chunk("text", str(path), text_files, root=str(root) if root else None, nbytes=text_bytes)
-                    text_files, text_bytes = [], 0
-            else:
+            kind = "text" if path.name.lower().endswith(TEXT_SUFFIXES) else \
+                "html" if path.name.lower().endswith(HTML_SUFFIXES) else None
+            if kind is None or path.is_dir():
                 yield from _chunks_of(path, chunk_records, chunk_bytes)
-        if text_files:
-            yield Chunk("text", text_files[-1], text_files, root=str(root) if root else None, nbytes=text_bytes)
+                continue
+            files, size = batches[kind]
+            files.append(str(path))
+            size += _file_size(path)
+            if len(files) >= chunk_records or size >= chunk_bytes:
+                yield Chunk(kind, str(path), files, root=root, nbytes=size)
+                files, size = [], 0
+            batches[kind] = (files, size)
+        for kind, (files, size) in batches.items():
+            if files:
+                yield Chunk(kind, files[-1], files, root=root, nbytes=size)
 
 
 def _chunks_of(path: Path, chunk_records: int, chunk_bytes: int) -> Iterator[Chunk]:
     try:
+        if path.name.lower().endswith(WARC_SUFFIXES):
+            with open(path, "rb") as fh:
+                pages, size, done = [], 0, 0  # progress counts bytes of the file, compressed or not
+                for page in warc_pages(path, fh):
+                    pages.append(page)
+                    size += len(page.data) if isinstance(page, RawPage) else 0
+                    if len(pages) >= chunk_records or size >= chunk_bytes:
+                        yield Chunk("pages", str(path), pages, nbytes=fh.tell() - done)
+                        pages, size, done = [], 0, fh.tell()
+                yield Chunk("pages", str(path), pages, nbytes=_file_size(path) - done)
+            return
         if path.name.lower().endswith(JSONL_SUFFIXES):
             with _open_binary(path) as fh:
                 lines: list[bytes] = []
@@ -205,11 +206,6 @@ def _file_size(path: Path) -> int:
         return 0
 
 
-def _article_id_for(path: Path, root: Path | None) -> str:
-    rel = path.relative_to(root) if root and path.is_relative_to(root) else Path(path.name)
-    return rel.with_suffix("").as_posix()
-
-
 def _read_text_file(path: Path, root: Path | None) -> Record | Rejected:
     try:
         data = path.read_bytes()
@@ -220,7 +216,7 @@ def _read_text_file(path: Path, root: Path | None) -> Record | Rejected:
     except UnicodeDecodeError as exc:
         return Rejected(str(path), f"not valid UTF-8 at byte {exc.start}", field="text",
                         raw=data.decode("utf-8", "backslashreplace"))
-    return Record(str(path), {"text": text}, default_id=_article_id_for(path, root))
+    return Record(str(path), {"text": text}, default_id=id_from_path(path, root))
 
 
 def _open_binary(path: Path):

@@ -52,7 +52,7 @@ DataDirOption = Annotated[Path, data_dir_option()]
 
 
 def field_option(name: str):
-    """A --NAME-field flag; every command that reads articles takes the same six."""
+    """A --NAME-field flag; every command that reads articles takes the same seven."""
     return typer.Option(f"--{name}-field", help=f"Input field holding the article's {name}.",
                         rich_help_panel="Input field names")
 
@@ -64,5 +64,6 @@ TitleField = Annotated[str, field_option("title")]
 SourceField = Annotated[str, field_option("source")]
 DateField = Annotated[str, field_option("date")]
 UrlField = Annotated[str, field_option("url")]
+AuthorField = Annotated[str, field_option("author")]
 MaxChars = Annotated[int, typer.Option(help="Reject articles longer than this many characters.")]
 MaxSentenceChars = Annotated[int, typer.Option(help="Cut sentences longer than this at a space.")]

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from stance.cli._app import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField, TitleField,
-                             UrlField, corpus_app)
+                             UrlField, AuthorField, corpus_app)
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
 from stance.progress import stderr
 from stance.readers import FieldMap
@@ -24,6 +24,7 @@ def build(
     source_field: SourceField = "source",
     date_field: DateField = "date",
     url_field: UrlField = "url",
+    author_field: AuthorField = "author",
     strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of rejecting it.")] = False,
     max_chars: MaxChars = MAX_ARTICLE_CHARS,
     max_sentence_chars: MaxSentenceChars = MAX_SENTENCE_CHARS,
@@ -39,7 +40,7 @@ def build(
     Example: `stance corpus build news/ --out corpus/ --text-field body`
     """
     from stance.corpus import build_corpus
-    fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field)
+    fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = build_corpus(inputs, out, fields=fields, strict=strict, max_chars=max_chars,
                           max_sentence_chars=max_sentence_chars, workers=workers or None,
                           progress=not quiet)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from stance.cli._app import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField, TitleField,
-                             UrlField, app)
+                             UrlField, AuthorField, app)
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
 from stance.progress import stderr
 from stance.readers import CHUNK_RECORDS, FieldMap
@@ -33,6 +33,7 @@ def score_command(
     source_field: SourceField = "source",
     date_field: DateField = "date",
     url_field: UrlField = "url",
+    author_field: AuthorField = "author",
     max_chars: MaxChars = MAX_ARTICLE_CHARS,
     max_sentence_chars: MaxSentenceChars = MAX_SENTENCE_CHARS,
     chunk_size: Annotated[int, typer.Option(help="Articles per part: the unit of work and of resuming.")] = CHUNK_RECORDS,
@@ -48,7 +49,7 @@ def score_command(
     Example: `stance score news/ --model latest --out scores/ --workers 8`
     """
     from stance.scoring import score
-    fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field)
+    fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = score(inputs, model, out, workers=workers or None, engine=engine, scheduler=scheduler,
                    format=format, resume=resume, overwrite=overwrite, fields=fields, max_chars=max_chars,
                    max_sentence_chars=max_sentence_chars, chunk_size=chunk_size, progress=not quiet)
