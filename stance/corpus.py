@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from stance import __version__
 from stance.dates import normalise_date
 from stance.errors import StanceError
+from stance.nearduplicates import MODES, NUM_PERM, THRESHOLD, NearDuplicates, signatures, text_keys
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar, stderr
 from stance.readers import Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
@@ -51,6 +52,10 @@ SENTENCE_SCHEMA = pa.schema(
      ("start", pa.int64()), ("end", pa.int64()), ("text", pa.string())]
     + [(m, pa.string()) for m in METADATA]
 )
+# A corpus adds each sentence's text_key and the near-duplicate cluster of every article and sentence.
+CORPUS_ARTICLE_SCHEMA = ARTICLE_SCHEMA.append(pa.field("cluster_id", pa.string()))
+CORPUS_SENTENCE_SCHEMA = SENTENCE_SCHEMA.append(pa.field("text_key", pa.string())).append(
+    pa.field("cluster_id", pa.string()))
 
 
 @dataclass
@@ -72,6 +77,8 @@ class Counts:
     duplicates: int = 0
     rejected: int = 0
     sentences: int = 0
+    near_duplicates: int = 0  # articles that copy an earlier one (kept and marked, or dropped)
+    near_duplicate_clusters: int = 0  # stories found in more than one article
     dates_unread: int = 0  # kept articles whose date could not be read (kept as the text it was)
 
 
@@ -80,11 +87,15 @@ class CorpusResult:
     out: Path
     counts: Counts
     seconds: float
+    near_duplicates: str = "mark"
 
     def __str__(self) -> str:
         c = self.counts
         return (f"{c.kept:,} articles ({c.sentences:,} sentences) written to {self.out}; "
-                f"{c.duplicates:,} duplicates dropped, {c.rejected:,} rejected, of {c.read:,} read")
+                f"{c.duplicates:,} duplicates dropped, {c.rejected:,} rejected, of {c.read:,} read; "
+                f"{c.near_duplicates:,} near-duplicates of {c.near_duplicate_clusters:,} stories "
+                f"{'dropped' if self.near_duplicates == 'drop' else 'marked'}"
+                + (f"; {c.dates_unread:,} dates could not be read" if c.dates_unread else ""))
 
 
 def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CHARS) -> Article | Rejected:
@@ -167,7 +178,8 @@ class ChunkResult:
     rejects: list[Rejected]
     articles: pa.Table | None
     sentences: pa.Table | None
-    text_keys: list[bytes]
+    article_keys: list[bytes]
+    signatures: np.ndarray | None = None  # MinHash of each article, for near-duplicates
     texts: list[str] | None = None  # the sentences' text as Python strings, for a scorer in this process
     spooled: str | None = None
 
@@ -195,18 +207,26 @@ class ChunkResult:
 
 
 def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_chars: int,
-                  text_keys: bool = True) -> ChunkResult:
-    """Parse, check and split one chunk (runs in a worker process); ``text_keys`` hashes each
-    article's text for de-duplication (scoring, which keeps every record, skips it)."""
+                  corpus: bool = True, minhash: bool = False) -> ChunkResult:
+    """Parse, check and split one chunk (runs in a worker process).
+
+    ``corpus`` adds what a corpus needs and scoring does not: a hash of each article's
+    text (exact duplicates) and each sentence's ``text_key``; ``minhash`` adds each
+    article's MinHash signature (near-duplicates).
+    """
     read, rejects, articles = 0, [], []
     for record in chunk.records():
         read += 1
         item = record if isinstance(record, Rejected) else to_article(record, fields, max_chars)
         (rejects if isinstance(item, Rejected) else articles).append(item)
     article_table, sentence_table, texts = split_batch(articles, max_sentence_chars)
-    keys = [hashlib.blake2b(a.text.strip().encode(), digest_size=12).digest() for a in articles] \
-        if text_keys else []
-    return ChunkResult(read, rejects, article_table, sentence_table, keys, texts)
+    keys, minhashes = [], None
+    if corpus:
+        keys = [hashlib.blake2b(a.text.strip().encode(), digest_size=12).digest() for a in articles]
+        sentence_table = sentence_table.append_column("text_key", text_keys(texts))
+    if minhash:
+        minhashes = signatures([a.text for a in articles]) if articles else np.zeros((0, NUM_PERM), np.uint32)
+    return ChunkResult(read, rejects, article_table, sentence_table, keys, minhashes, texts)
 
 
 def spool_chunk(chunk: Chunk, spool: str, **options) -> ChunkResult:
@@ -252,14 +272,22 @@ class RejectLog:
 def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
                  fields: FieldMap | dict | None = None, strict: bool = False,
                  max_chars: int = MAX_ARTICLE_CHARS, max_sentence_chars: int = MAX_SENTENCE_CHARS,
+                 near_duplicates: str = "mark", near_duplicate_threshold: float = THRESHOLD,
                  workers: int | None = None, progress: bool = False) -> CorpusResult:
     """Read ``inputs``, split every article into sentences, and write the corpus to ``out``.
 
     Bad records go to ``rejects.jsonl`` with the reason (``strict=True`` stops at the
-    first); exact duplicate articles are dropped and counted. Parsing and splitting
-    run on ``workers`` processes (default: all cores); this one reads raw chunks and
-    writes, so the output is the same for any number of workers.
+    first); exact duplicate articles are dropped and counted. Near-duplicates (copies
+    of one story, see :mod:`stance.nearduplicates`) share a ``cluster_id``; ``drop``
+    keeps only the first of each story, ``keep`` does not look for them. Parsing and
+    splitting run on ``workers`` processes (default: all cores); this one reads raw
+    chunks and writes, so the output is the same for any number of workers.
     """
+    if near_duplicates not in MODES:
+        raise StanceError(f"{{near_duplicates}}: must be one of {', '.join(MODES)}", near_duplicates=near_duplicates)
+    if not 0 < near_duplicate_threshold <= 1:
+        raise StanceError("{near_duplicate_threshold}: a Jaccard similarity above 0 and at most 1",
+                          near_duplicate_threshold=near_duplicate_threshold)
     fields = FieldMap.of(fields)
     inputs = [Path(p) for p in inputs]
     files = find_inputs(inputs)
@@ -274,13 +302,14 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     articles_tmp, sentences_tmp = out / "articles.parquet.partial", out / "sentences.parquet.partial"
     total_bytes = sum(file_size(f) for f in files)
     workers = workers or default_workers()
-    options = {"fields": fields, "max_chars": max_chars, "max_sentence_chars": max_sentence_chars}
+    options = {"fields": fields, "max_chars": max_chars, "max_sentence_chars": max_sentence_chars,
+               "minhash": near_duplicates != "keep"}
     spool = tempfile.mkdtemp(prefix=".spool-", dir=out) if workers > 1 else None
     work = partial(spool_chunk, spool=spool, **options) if spool else partial(process_chunk, **options)
-    seen = _SeenArticles()
+    seen, clusters = _SeenArticles(), _Clusters(near_duplicates, near_duplicate_threshold)
     try:
-        with pq.ParquetWriter(articles_tmp, ARTICLE_SCHEMA) as article_writer, \
-                pq.ParquetWriter(sentences_tmp, SENTENCE_SCHEMA) as sentence_writer, \
+        with pq.ParquetWriter(articles_tmp, CORPUS_ARTICLE_SCHEMA) as article_writer, \
+                pq.ParquetWriter(sentences_tmp, CORPUS_SENTENCE_SCHEMA) as sentence_writer, \
                 progress_bar("corpus build", total_bytes, enabled=progress, unit="bytes",
                              status="{articles:,} articles {sentences:,} sentences",
                              articles=0, sentences=0) as bar, \
@@ -290,7 +319,10 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
                 counts.read += result.read
                 for rejected in result.rejects:
                     rejects.add(rejected)
-                article_table, sentence_table = seen.keep_new(result, counts, rejects)
+                keep = seen.keep_new(result, counts, rejects)
+                article_table, sentence_table = _only(result.articles, result.sentences, keep)
+                signatures = result.signatures[np.asarray(keep, bool)] if result.signatures is not None else None
+                article_table, sentence_table = clusters.name(article_table, sentence_table, signatures, counts)
                 article_writer.write_table(article_table)
                 sentence_writer.write_table(sentence_table)
                 counts.kept += article_table.num_rows
@@ -306,6 +338,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
         if spool:
             shutil.rmtree(spool, ignore_errors=True)
     counts.rejected = rejects.count
+    clusters.rename(out, counts)
     os.replace(articles_tmp, out / "articles.parquet")
     os.replace(sentences_tmp, out / "sentences.parquet")
     seconds = time.perf_counter() - started
@@ -318,12 +351,13 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
         "bytes": total_bytes,
         "fields": asdict(fields),
         "splitter": SPLITTER_VERSION,
-        "options": {"max_chars": max_chars, "max_sentence_chars": max_sentence_chars, "strict": strict},
+        "options": {"max_chars": max_chars, "max_sentence_chars": max_sentence_chars, "strict": strict,
+                    "near_duplicates": near_duplicates, "near_duplicate_threshold": near_duplicate_threshold},
         "counts": asdict(counts),
         "seconds": round(seconds, 3),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return CorpusResult(out, counts, seconds)
+    return CorpusResult(out, counts, seconds, near_duplicates)
 
 
 def _unread_dates(articles: pa.Table) -> int:
@@ -349,10 +383,11 @@ class _SeenArticles:
         self.texts: set[bytes] = set()
         self.ids: set[str] = set()
 
-    def keep_new(self, result: ChunkResult, counts: Counts, rejects: RejectLog) -> tuple[pa.Table, pa.Table]:
+    def keep_new(self, result: ChunkResult, counts: Counts, rejects: RejectLog) -> list[bool]:
+        """Which of the chunk's articles to keep."""
         ids = result.articles.column("article_id").to_pylist()
         keep = []
-        for article_id, key, row in zip(ids, result.text_keys, range(len(ids))):
+        for article_id, key, row in zip(ids, result.article_keys, range(len(ids))):
             if key in self.texts:
                 counts.duplicates += 1
                 keep.append(False)
@@ -366,11 +401,64 @@ class _SeenArticles:
                 self.texts.add(key)
                 self.ids.add(article_id)
                 keep.append(True)
-        if all(keep):
-            return result.articles, result.sentences
-        dropped = pa.array([i for i, k in zip(ids, keep) if not k], pa.string())
-        sentences = result.sentences.filter(pc.invert(pc.is_in(result.sentences["article_id"], dropped)))
-        return result.articles.filter(pa.array(keep)), sentences
+        return keep
+
+
+def _only(articles: pa.Table, sentences: pa.Table, keep: list[bool]) -> tuple[pa.Table, pa.Table]:
+    """The kept articles and their sentences."""
+    if all(keep):
+        return articles, sentences
+    dropped = pa.array([a for a, k in zip(articles.column("article_id").to_pylist(), keep) if not k], pa.string())
+    return articles.filter(pa.array(keep)), sentences.filter(pc.invert(pc.is_in(sentences["article_id"], dropped)))
+
+
+class _Clusters:
+    """Names each kept article's near-duplicate cluster (``keep``: each its own), dropping the
+    copies with ``drop``; counts the copies."""
+
+    def __init__(self, mode: str, threshold: float) -> None:
+        self.mode = mode
+        self.index = NearDuplicates(threshold) if mode != "keep" else None
+
+    def name(self, articles: pa.Table, sentences: pa.Table, signatures: np.ndarray | None,
+             counts: Counts) -> tuple[pa.Table, pa.Table]:
+        ids = articles.column("article_id").to_pylist()
+        clusters = ids
+        if self.index is not None:
+            first = self.index.add(ids, signatures)
+            clusters = [self.index.article_ids[f] for f in first]
+            copies = [c != a for a, c in zip(ids, clusters)]
+            counts.near_duplicates += sum(copies)
+            if self.mode == "drop":
+                articles, sentences = _only(articles, sentences, [not c for c in copies])
+                clusters = [c for c, copy in zip(clusters, copies) if not copy]
+        cluster = pa.array(clusters, pa.string())
+        owners = pc.index_in(sentences["article_id"], articles["article_id"])
+        return (articles.append_column("cluster_id", cluster),
+                sentences.append_column("cluster_id", cluster.take(owners)))
+
+    def rename(self, out: Path, counts: Counts) -> None:
+        """After clusters joined, give every article and sentence its cluster's final name."""
+        if self.index is None:
+            return
+        names = self.index.cluster_ids()
+        counts.near_duplicate_clusters = len({c for a, c in names.items() if a != c})
+        if self.mode == "mark":  # joined clusters make copies of articles first written as their own
+            counts.near_duplicates = sum(a != c for a, c in names.items())
+        if not self.index.merged:
+            return
+        keys = pa.array(list(names), pa.string())
+        values = pa.array(list(names.values()), pa.string())
+        for name in ("articles.parquet.partial", "sentences.parquet.partial"):
+            path, renaming = out / name, out / f"{name}.renaming"
+            source = pq.ParquetFile(path)
+            column = source.schema_arrow.get_field_index("cluster_id")
+            with pq.ParquetWriter(renaming, source.schema_arrow) as writer:
+                for batch in source.iter_batches(batch_size=65_536):
+                    table = pa.Table.from_batches([batch])
+                    renamed = values.take(pc.index_in(table["article_id"], keys))
+                    writer.write_table(table.set_column(column, "cluster_id", renamed))
+            os.replace(renaming, path)
 
 
 def file_size(path: Path) -> int:

@@ -305,7 +305,7 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
         texts = sentences.column("text").to_pylist()
         origins = None
     else:
-        result = process_chunk(chunk, job.fields, job.max_chars, job.max_sentence_chars, text_keys=False)
+        result = process_chunk(chunk, job.fields, job.max_chars, job.max_sentence_chars, corpus=False)
         read, rejects, sentences, texts = result.read, result.rejects, result.sentences, result.texts
         sentences, texts, origins = _first_of_each_id(result, rejects)
     model = _model(job.run_path)

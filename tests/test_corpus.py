@@ -193,7 +193,8 @@ def test_workers_agree_across_chunks_with_duplicates_and_rejects(tmp_path):
     one, two = read(tmp_path / "w1"), read(tmp_path / "w2")
     assert one[0] == two[0] and one[1] == two[1] and one[3] == two[3]
     assert one[2]["counts"] == two[2]["counts"] == {
-        "read": 2600, "kept": 1300, "duplicates": 1298, "rejected": 2, "sentences": 2600, "dates_unread": 0}
+        "read": 2600, "kept": 1300, "duplicates": 1298, "rejected": 2, "sentences": 2600, "near_duplicates": 0,
+        "near_duplicate_clusters": 0, "dates_unread": 0}
     assert sorted(p.name for p in (tmp_path / "w2").iterdir()) == [
         "articles.parquet", "manifest.json", "rejects.jsonl", "sentences.parquet"]
 

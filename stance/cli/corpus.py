@@ -8,6 +8,7 @@ import typer
 from stance.cli._app import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField, TitleField,
                              UrlField, AuthorField, corpus_app)
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
+from stance.nearduplicates import THRESHOLD
 from stance.progress import stderr
 from stance.readers import FieldMap
 
@@ -15,7 +16,8 @@ from stance.readers import FieldMap
 @corpus_app.command("build")
 def build(
     inputs: Annotated[list[Path], typer.Argument(help="Files or directories: .txt (one article each), "
-                                                  ".jsonl, .csv, .parquet, or a saved Hugging Face dataset.",
+                                                  ".jsonl, .csv, .parquet, a saved Hugging Face dataset, saved "
+                                                  "news pages (.html) or web archives (.warc, .warc.gz).",
                                                   show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the corpus files.")],
     id_field: IdField = "id",
@@ -28,6 +30,11 @@ def build(
     strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of rejecting it.")] = False,
     max_chars: MaxChars = MAX_ARTICLE_CHARS,
     max_sentence_chars: MaxSentenceChars = MAX_SENTENCE_CHARS,
+    near_duplicates: Annotated[str, typer.Option(
+        help="Copies of one story (wire copy): `mark` gives them a shared cluster_id, `drop` keeps only the "
+             "first, `keep` does not look.")] = "mark",
+    near_duplicate_threshold: Annotated[float, typer.Option(
+        help="Jaccard similarity of word 5-shingles above which two articles are copies.")] = THRESHOLD,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Processes that split sentences "
                                          "(default: all cores).", show_default=False)] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -36,12 +43,16 @@ def build(
 
     Writes DIR/articles.parquet, DIR/sentences.parquet, DIR/rejects.jsonl (every record
     not kept, with the reason) and DIR/manifest.json (read = kept + duplicates + rejected).
+    Pages and archives are reduced to their main text and metadata (trafilatura); dates
+    become ISO dates; near-duplicate articles share a `cluster_id`, and a sentence found
+    in several articles has the same `text_key` in each.
 
     Example: `stance corpus build news/ --out corpus/ --text-field body`
     """
     from stance.corpus import build_corpus
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = build_corpus(inputs, out, fields=fields, strict=strict, max_chars=max_chars,
-                          max_sentence_chars=max_sentence_chars, workers=workers or None,
+                          max_sentence_chars=max_sentence_chars, near_duplicates=near_duplicates,
+                          near_duplicate_threshold=near_duplicate_threshold, workers=workers or None,
                           progress=not quiet)
     stderr.print(str(result), highlight=False)
