@@ -88,7 +88,7 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
         warnings.filterwarnings("ignore", category=UserWarning)
         for r in range(repeats):
             splitter = GroupShuffleSplit(n_splits=1, test_size=test_share, random_state=seed + r)
-            pool_rows, test_rows = next(splitter.split(usable, groups=labelled.article_ids[usable]))
+            pool_rows, test_rows = next(splitter.split(usable, groups=labelled.groups[usable]))
             pool, test = usable[pool_rows], usable[test_rows]
             rng = np.random.default_rng(seed + r)
             start = rng.choice(pool, size=seed_size, replace=False)

@@ -143,3 +143,43 @@ def test_short_articles_are_their_own_cluster_and_copies_after_them_are_found():
     long = signature("\n\n".join(story(1)))
     assert index.add(["x"], long) == [1500] and index.add(["y"], long) == [1500]
     assert index.cluster_ids()["y"] == "x" and not index.merged
+
+
+def test_cross_validation_groups_join_clusters_and_repeated_sentences(tmp_path):
+    from stance.labels.dataset import LabelledData
+    data = LabelledData(tmp_path, np.array(["s1", "s2", "s3", "s4", "s5"], dtype=object),
+                        np.array(["a", "b", "c", "d", "e"], dtype=object),
+                        np.array(["One.", "Two.", "Three.", "two. ", "Five."], dtype=object), {}, {},
+                        np.array(["a", "a", "c", "d", "e"], dtype=object))
+    assert data.groups.tolist() == ["a", "a", "c", "a", "e"]  # b copies a; d repeats a sentence of b
+
+
+def test_wire_copies_stay_on_one_side_of_the_folds(tmp_path):
+    """A corpus with copies, labels imported by sentence id: every copy's sentences fall in the
+    same cross-validation fold as its original's."""
+    from stance.experiments import load_run
+    from stance.experiments.runner import run
+    from stance.labels.importer import import_labels
+    rng = random.Random(3)
+    rows = []
+    for i in range(24):
+        paragraphs = story(200 + i, 6, 12)
+        rows.append({"id": f"story{i}", "text": "\n\n".join(paragraphs)})
+        if i % 3 == 0:
+            rows.append({"id": f"copy{i}", "text": "\n\n".join(paragraphs[1:])})
+    build_corpus([write(tmp_path / "a.jsonl", rows)], tmp_path / "corpus", workers=1)
+    sentences = pq.read_table(tmp_path / "corpus" / "sentences.parquet").to_pylist()
+    assert {s["cluster_id"] for s in sentences if s["article_id"] == "copy3"} == {"story3"}
+    labels = [{"sentence_id": s["sentence_id"], "tone": rng.choice(["conciliatory", "adversarial", "neutral"])}
+              for s in sentences]
+    write(tmp_path / "labels.jsonl", labels)
+    import_labels(tmp_path / "labels.jsonl", tmp_path / "labelled", labels={"tone": "tone"},
+                  corpus=tmp_path / "corpus")
+    result = run("experiments/default.toml", tmp_path / "labelled", out=tmp_path / "runs", report=False,
+                 overrides={"dimensions": ["tone"], "cv.folds": 4})
+    folds = pq.read_table(load_run(result.path).path / "cv_predictions.parquet").to_pandas()
+    folds["article"] = folds["sentence_id"].str.split(":").str[0]
+    per_article = folds.groupby("article")["tone_fold"].unique()
+    for i in range(0, 24, 3):
+        assert set(per_article[f"copy{i}"]) == set(per_article[f"story{i}"]) and len(per_article[f"copy{i}"]) == 1
+    assert folds["tone_fold"].nunique() == 4

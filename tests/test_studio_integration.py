@@ -68,6 +68,30 @@ def test_interrupted_push_completes_without_duplicates(studio, demo_corpus, tmp_
     assert len(ids) == len(set(ids)) == 165
 
 
+def test_a_wire_sentence_is_sent_once_and_its_cluster_comes_back_with_the_labels(studio, tmp_path):
+    """Two copies of one story (synthetic): each sentence text becomes one task, carrying the
+    story's cluster, and a pull of the labelled tasks keeps the cluster for the folds."""
+    from stance.corpus import build_corpus
+    paragraphs = [f"Officials in city {i} said the talks on trade and security would continue next week, "
+                  f"and that both delegations had agreed to meet again before the summit in month {i}." for i in range(6)]
+    rows = [{"id": "wire", "text": "\n\n".join(paragraphs)},
+            {"id": "copy", "text": "\n\n".join(["A local lede opens this version of the story."] + paragraphs[1:])}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build_corpus([tmp_path / "a.jsonl"], tmp_path / "corpus", workers=1)
+    name = unique("Wire")
+    pushed = push(studio, tmp_path / "corpus", name, ledger_dir=tmp_path / "ledger")
+    assert (pushed.candidates, pushed.created) == (7, 7)  # 6 + 6 sentences, 5 of them repeated
+    tasks = project_tasks(studio, pushed.project_id)
+    assert {t.data["cluster_id"] for t in tasks} == {"wire"}
+    assert len({t.data["text"] for t in tasks}) == 7
+    for task in tasks:
+        studio.client.annotations.create(id=task.id, result=[{"from_name": "tone", "to_name": "sentence",
+                                                              "type": "choices", "value": {"choices": ["neutral"]}}])
+    pulled = pull(studio, name, tmp_path / "labels")
+    dataset = datasets.load_from_disk(str(tmp_path / "labels"))
+    assert pulled.sentences == 7 and set(dataset["cluster_id"]) == {"wire"}
+
+
 def test_filter_and_diverse_selection(studio, demo_corpus, tmp_path):
     filtered = push(studio, demo_corpus, unique("Filter"), filters=["Taiwan"], ledger_dir=tmp_path)
     texts = [t.data["text"] for t in project_tasks(studio, filtered.project_id)]

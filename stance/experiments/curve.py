@@ -58,7 +58,7 @@ def learning_curve(config: str | Path | dict, data: str | Path, *, out: str | Pa
     prepared = {}
     for dim in dims:
         keep = np.flatnonzero(labelled.labels[dim] >= 0)
-        X, y, groups = labelled.texts[keep], labelled.labels[dim][keep], labelled.article_ids[keep]
+        X, y, groups = labelled.texts[keep], labelled.labels[dim][keep], labelled.groups[keep]
         folds = min(config["cv"]["folds"], len(np.unique(groups)))
         splits = list(StratifiedGroupKFold(folds, shuffle=True, random_state=config["seed"]).split(X, y, groups))
         prepared[dim] = X, y, splits

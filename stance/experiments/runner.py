@@ -1,7 +1,9 @@
 """``experiments run``: a config and a labelled dataset in, a complete run directory out.
 
-Each dimension gets its own pipeline. Cross-validation folds are grouped by article
-(a sentence's neighbours never sit on the other side) and stratified; rows whose
+Each dimension gets its own pipeline. Cross-validation folds are grouped by article,
+by near-duplicate cluster and by repeated sentence text (a sentence's neighbours, its
+story's wire copies and its own repeats never sit on the other side; see
+``LabelledData.groups``) and stratified; rows whose
 label did not resolve (ties, unlabelled) are skipped and counted. With a
 ``[search]`` section, the grid is searched inside each training fold, so the
 reported scores never saw the data that chose the parameters.
@@ -182,7 +184,7 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
         keep = np.flatnonzero(y_all >= 0)
         skipped = {status: int(n) for status, n in
                    zip(*np.unique(train.statuses[dim][y_all < 0], return_counts=True))}
-        X, y, groups = train.texts[keep], y_all[keep], train.article_ids[keep]
+        X, y, groups = train.texts[keep], y_all[keep], train.groups[keep]
         folds = min(n_folds, len(np.unique(groups)))  # at least 2: select_dimensions checked
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config["seed"])
         proba = np.zeros((len(y), len(names)))

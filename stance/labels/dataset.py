@@ -15,6 +15,7 @@ import shutil
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import datasets
@@ -49,6 +50,7 @@ class Sentence:
     article_id: str
     text: str
     annotations: list[Annotation] = field(default_factory=list)
+    cluster_id: str = ""  # the article's near-duplicate cluster, where the corpus found one
 
 
 def choice_name(dim, value: str, where: str) -> str:
@@ -79,7 +81,7 @@ def resolve(values: list[str], ground_truth: list[str]) -> tuple[str | None, str
 
 def features(schema: Schema) -> datasets.Features:
     columns = {"sentence_id": datasets.Value("string"), "article_id": datasets.Value("string"),
-               "text": datasets.Value("string")}
+               "cluster_id": datasets.Value("string"), "text": datasets.Value("string")}
     for dim in schema.dimensions:
         columns[dim.name] = datasets.ClassLabel(names=dim.names)
         columns[f"{dim.name}_n"] = datasets.Value("int32")
@@ -93,6 +95,7 @@ def build_rows(sentences: list[Sentence], schema: Schema) -> dict[str, list]:
     for sentence in sentences:
         rows["sentence_id"].append(sentence.sentence_id)
         rows["article_id"].append(sentence.article_id)
+        rows["cluster_id"].append(sentence.cluster_id or sentence.article_id)
         rows["text"].append(sentence.text)
         live = [a for a in sentence.annotations if not a.cancelled]
         for dim in schema.dimensions:
@@ -199,6 +202,30 @@ class LabelledData:
     texts: np.ndarray
     labels: dict[str, np.ndarray]
     statuses: dict[str, np.ndarray]
+    cluster_ids: np.ndarray  # near-duplicate clusters of the articles (the article ids where none is known)
+
+    @cached_property
+    def groups(self) -> np.ndarray:
+        """What cross-validation keeps on one side: a near-duplicate cluster of articles, joined
+        with every other cluster that has a sentence of the same text (case and spacing aside),
+        so that no wire sentence is both trained on and tested."""
+        parent: dict[str, str] = {}
+
+        def root(key: str) -> str:
+            parent.setdefault(key, key)
+            while parent[key] != key:
+                parent[key] = parent[parent[key]]
+                key = parent[key]
+            return key
+
+        first_cluster: dict[str, str] = {}
+        for cluster, text in zip(self.cluster_ids, self.texts):
+            key = " ".join(str(text).lower().split())
+            other = first_cluster.setdefault(key, cluster)
+            a, b = root("c" + cluster), root("c" + other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        return np.asarray([root("c" + c)[1:] for c in self.cluster_ids], dtype=object)
 
     @property
     def hash(self) -> str:
@@ -217,11 +244,14 @@ def read_labelled(path: str | Path, schema: Schema) -> LabelledData:
     dims = [d.name for d in schema.dimensions if d.name in dataset.column_names]
     if not dims:
         raise StanceError(f"{path}: carries none of the schema's dimensions ({', '.join(schema.names)})")
+    article_ids = np.asarray(table.column("article_id").to_pylist(), dtype=object)
     return LabelledData(
         Path(path),
         np.asarray(table.column("sentence_id").to_pylist(), dtype=object),
-        np.asarray(table.column("article_id").to_pylist(), dtype=object),
+        article_ids,
         np.asarray(table.column("text").to_pylist(), dtype=object),
         {d: table.column(d).to_numpy(zero_copy_only=False).astype(np.int64) for d in dims},
         {d: np.asarray(table.column(f"{d}_status").to_pylist(), dtype=object) for d in dims},
+        np.asarray(table.column("cluster_id").to_pylist(), dtype=object)  # datasets from before clusters: articles
+        if "cluster_id" in table.column_names else article_ids,
     )

@@ -110,7 +110,8 @@ def _from_export(path: Path, text_field: str, labels: dict[str, str], id_field: 
                 choices = (item.get("value") or {}).get("choices")
                 if choices:
                     item["value"]["choices"] = [_mapped(c, dim, value_map) for c in choices]
-        sentence = Sentence(sentence_id, str(data.get(article_field or "article_id") or ""), data[text_field])
+        sentence = Sentence(sentence_id, str(data.get(article_field or "article_id") or ""), data[text_field],
+                            cluster_id=str(data.get("cluster_id") or ""))
         sentence.annotations = parse_annotations(task.get("annotations") or [], sentence_id, task.get("id"),
                                                  schema, {}, where)
         sentences.append(sentence)
@@ -120,13 +121,14 @@ def _from_export(path: Path, text_field: str, labels: dict[str, str], id_field: 
     return sentences
 
 
-def _corpus_sentences(corpus: str | Path) -> dict[str, tuple[str, str]]:
-    """sentence_id -> (article_id, text) from a corpus directory."""
+def _corpus_sentences(corpus: str | Path) -> dict[str, tuple[str, str, str]]:
+    """sentence_id -> (article_id, text, cluster_id) from a corpus directory."""
     path = Path(corpus) / "sentences.parquet"
     if not path.is_file():
         raise StanceError(f"{corpus}: no sentences.parquet; is it a directory written by `stance corpus build`?")
-    table = pq.read_table(path, columns=["sentence_id", "article_id", "text"]).to_pydict()
-    return dict(zip(table["sentence_id"], zip(table["article_id"], table["text"])))
+    table = pq.read_table(path).to_pydict()
+    clusters = table.get("cluster_id") or table["article_id"]  # corpora from before clusters
+    return dict(zip(table["sentence_id"], zip(table["article_id"], table["text"], clusters)))
 
 
 def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: str | None,
@@ -145,7 +147,7 @@ def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: s
             sid = row.get(id_field)
             if sid not in known:
                 raise StanceError(f"{where}: sentence id {sid!r} (field {id_field!r}) is not in the corpus")
-            row = {"article_id": known[sid][0], text_field: known[sid][1], **row}
+            row = {"article_id": known[sid][0], text_field: known[sid][1], "cluster_id": known[sid][2], **row}
             article_field = article_field or "article_id"
         text = row.get(text_field)
         if not isinstance(text, str) or not text.strip():
@@ -153,7 +155,8 @@ def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: s
                               "name the field that holds the text with {text_field}", text_field=...)
         sentence_id = str(row.get(id_field)) if id_field and row.get(id_field) is not None else content_id(text)
         sentence = by_id.setdefault(sentence_id, Sentence(sentence_id, str(row.get(article_field) or "")
-                                                          if article_field else "", text))
+                                                          if article_field else "", text,
+                                                          cluster_id=str(row.get("cluster_id") or "")))
         found = {}
         for dim, field in fields.items():
             value = row.get(field)

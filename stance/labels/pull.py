@@ -73,7 +73,8 @@ def pull(studio: Studio, project: str, out: str | Path, *, full: bool = False, s
             sentence_id = data.get("sentence_id") or f"task-{task['id']}"
             changed_ids.add(task["id"])
             tasks[task["id"]] = {"task_id": task["id"], "sentence_id": sentence_id,
-                                 "article_id": data.get("article_id") or "", "text": data.get("text") or ""}
+                                 "article_id": data.get("article_id") or "", "text": data.get("text") or "",
+                                 "cluster_id": data.get("cluster_id") or ""}
             fresh.extend(parse_annotations(task.get("annotations") or [], sentence_id, task["id"], schema,
                                            users, f"project {proj.id}, task {task['id']}"))
             stamp = _ls_time(task.get("updated_at"))
@@ -83,7 +84,7 @@ def pull(studio: Studio, project: str, out: str | Path, *, full: bool = False, s
     write_dataset(sentences, schema, out)
     pq.write_table(pa.Table.from_pylist(list(tasks.values()), schema=pa.schema(
         [("task_id", pa.int64()), ("sentence_id", pa.string()), ("article_id", pa.string()),
-         ("text", pa.string())])), out / TASKS_FILE)
+         ("text", pa.string()), ("cluster_id", pa.string())])), out / TASKS_FILE)
     report = agreement(annotations, schema, (s.sentence_id for s in sentences))
     result = PullResult(out, "incremental" if incremental else "full", len(changed_ids), len(sentences),
                         sum(not a.cancelled for a in annotations), sum(a.cancelled for a in annotations),
@@ -124,7 +125,8 @@ def _sentences(tasks: dict[int, dict], annotations: list[Annotation]) -> list[Se
     """One entry per sentence id (a sentence pushed twice elsewhere still counts once)."""
     by_id: dict[str, Sentence] = {}
     for task in sorted(tasks.values(), key=lambda t: t["task_id"]):
-        by_id.setdefault(task["sentence_id"], Sentence(task["sentence_id"], task["article_id"], task["text"]))
+        by_id.setdefault(task["sentence_id"], Sentence(task["sentence_id"], task["article_id"], task["text"],
+                                                       cluster_id=task.get("cluster_id") or ""))
     for a in annotations:
         if a.sentence_id in by_id:
             by_id[a.sentence_id].annotations.append(a)

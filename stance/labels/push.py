@@ -68,7 +68,8 @@ def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all
     sentences = read_sentences(corpus)
     proj, created, ledger = open_project(studio, project, schema, update_config, ledger_dir)
     present = ledger.sync(studio, proj.id)
-    candidates = matching(sentences["text"], [filters] if isinstance(filters, str) else list(filters))
+    candidates = first_of_each_text(sentences, matching(sentences["text"],
+                                                       [filters] if isinstance(filters, str) else list(filters)))
     fresh = [i for i in candidates if sentences["sentence_id"][i] not in present]
     already = len(candidates) - len(fresh)
     if select == "random":
@@ -119,6 +120,18 @@ def read_sentences(corpus: str | Path) -> dict[str, list]:
     return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
+def first_of_each_text(sentences: dict[str, list], rows: list[int]) -> list[int]:
+    """The rows whose sentence text has not appeared before in the corpus: a wire sentence
+    repeated in many articles is labelled once (its ``text_key``; older corpora have none)."""
+    keys = sentences.get("text_key")
+    if keys is None:
+        return rows
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    return [i for i in rows if first[keys[i]] == i]
+
+
 def build_tasks(sentences: dict[str, list], rows: list[int], context: int) -> list[dict]:
     """Task data for the chosen rows, with up to ``context`` sentences of the same article either side."""
     article_ids, texts = sentences["article_id"], sentences["text"]
@@ -135,6 +148,7 @@ def build_tasks(sentences: dict[str, list], rows: list[int], context: int) -> li
             "meta": meta,
             "sentence_id": sentences["sentence_id"][i],
             "article_id": article_ids[i],
+            "cluster_id": (sentences.get("cluster_id") or article_ids)[i],
         })
     return tasks
 
