@@ -1,0 +1,122 @@
+"""`corpus fetch` against a news site we serve on 127.0.0.1: normal pages, a slow page, a 404,
+a 500 then success, a login page, and a robots.txt that forbids a path."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pyarrow.parquet as pq
+import pytest
+
+from stance.corpus import build_corpus
+from stance.errors import StanceError
+from stance.fetch import fetch
+from synthetic_pages import BODY, LOGIN, news_page
+
+
+class Site:
+    """A tiny news site; it records every request (path, User-Agent, time)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, float]] = []
+        self.flaky_failures = 1
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the http.server name)
+                site.requests.append((self.path, self.headers.get("User-Agent", ""), time.monotonic()))
+                status, body, kind = site.answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, path: str) -> tuple[int, bytes, str]:
+        html = "text/html; charset=utf-8"
+        if path == "/robots.txt":
+            return 200, b"User-agent: *\nDisallow: /private/\n", "text/plain"
+        if path.startswith("/news/"):
+            n = path.rsplit("/", 1)[1]
+            return 200, news_page(f"Story {n}", body=BODY.replace("ninety", f"{n}0")).encode(), html
+        if path == "/slow":
+            time.sleep(1.0)
+            return 200, news_page("Slow").encode(), html
+        if path == "/flaky":
+            if self.flaky_failures:
+                self.flaky_failures -= 1
+                return 500, b"try again", "text/plain"
+            return 200, news_page("Back again", body=BODY.replace("ninety", "eighty")).encode(), html
+        if path == "/login":
+            return 200, LOGIN.encode(), html
+        if path.startswith("/private/"):
+            return 200, news_page("Secret").encode(), html
+        return 404, b"not here", "text/plain"
+
+    def paths(self) -> list[str]:
+        return [p for p, _, _ in self.requests]
+
+
+@pytest.fixture
+def site():
+    served = Site()
+    yield served
+    served.server.shutdown()
+
+
+def url_list(path, site, names):
+    rows = ["id,url,outlet,date"] + [f"{n},{site.url}/{n.replace('-', '/')},Outlet {i},24/09/2021"
+                                     for i, n in enumerate(names)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_fetch_is_polite_and_accounts_for_every_url(site, tmp_path):
+    names = ["news-1", "news-2", "flaky", "missing", "private-secret", "slow", "login"]
+    listed = url_list(tmp_path / "urls.csv", site, names)
+    result = fetch(listed, tmp_path / "out", rate=50, retries=1, timeout=0.4, user_agent="stance-test/1 (+tests)")
+    assert (result.listed, result.fetched, result.failed) == (7, 3, 4)
+    articles = {a["id"]: a for a in map(json.loads, (tmp_path / "out" / "articles.jsonl").read_text().splitlines())}
+    assert set(articles) == {"news-1", "news-2", "flaky"}
+    assert articles["news-1"]["source"] == "Outlet 0" and articles["news-1"]["date"] == "24/09/2021"  # the list wins
+    assert articles["news-1"]["title"] == "Story 1" and articles["news-1"]["text"].startswith("The two presidents")
+    outcomes = {o["id"]: o for o in map(json.loads, (tmp_path / "out" / ".fetch" / "outcomes.jsonl").read_text().splitlines())}
+    assert outcomes["missing"]["reason"] == "HTTP 404" and outcomes["missing"]["status"] == "refused"
+    assert outcomes["private-secret"]["reason"] == "robots.txt disallows it"
+    assert outcomes["slow"] == {**outcomes["slow"], "status": "failed", "reason": "timed out after 2 tries"}
+    assert "too short to be an article" in outcomes["login"]["reason"]
+    assert "/private/secret" not in site.paths() and site.paths().count("/robots.txt") == 1
+    assert site.paths().count("/flaky") == 2  # a 500, then the page
+    assert {agent for _, agent, _ in site.requests} == {"stance-test/1 (+tests)"}
+
+    before = len(site.requests)
+    again = fetch(listed, tmp_path / "out", rate=50, retries=0, timeout=0.4)
+    assert (again.already, again.fetched, again.failed) == (6, 0, 1)  # only the timed-out page is tried again
+    assert [p for p in site.paths()[before:] if p != "/robots.txt"] == ["/slow"]
+    corpus = build_corpus([tmp_path / "out"], tmp_path / "corpus", workers=1)
+    assert corpus.counts.kept == 3 and corpus.counts.rejected == 0  # the fetch log is not read as articles
+    dates = pq.read_table(tmp_path / "corpus" / "articles.parquet").column("date").to_pylist()
+    assert set(dates) == {"2021-09-24"}
+
+
+def test_each_host_gets_at_most_rate_requests_a_second(site, tmp_path):
+    listed = url_list(tmp_path / "urls.csv", site, ["news-1", "news-2", "news-3"])
+    fetch(listed, tmp_path / "out", rate=5)
+    times = [t for p, _, t in site.requests]  # robots.txt, then the three pages
+    assert len(times) == 4 and min(b - a for a, b in zip(times, times[1:])) >= 0.19
+
+
+def test_a_url_list_without_a_url_column_is_one_clear_error(tmp_path):
+    (tmp_path / "urls.csv").write_text("id,link\n1,http://127.0.0.1:9/x\n")
+    with pytest.raises(StanceError, match=r"urls.csv: the URL list has no 'url' column \(it has id, link\); "
+                                          r"name it with url_field"):
+        fetch(tmp_path / "urls.csv", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
