@@ -33,7 +33,7 @@ from stance.errors import StanceError
 from stance.nearduplicates import MODES, NUM_PERM, THRESHOLD, NearDuplicates, signatures, text_keys
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar, stderr
-from stance.readers import Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
+from stance.readers import INPUT_FORMATS, Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
 from stance.splitter import SPLITTER_VERSION, split_with_text
 
 MAX_ARTICLE_CHARS = 1_000_000
@@ -273,7 +273,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
                  fields: FieldMap | dict | None = None, strict: bool = False,
                  max_chars: int = MAX_ARTICLE_CHARS, max_sentence_chars: int = MAX_SENTENCE_CHARS,
                  near_duplicates: str = "mark", near_duplicate_threshold: float = THRESHOLD,
-                 workers: int | None = None, progress: bool = False) -> CorpusResult:
+                 format: str = "auto", workers: int | None = None, progress: bool = False) -> CorpusResult:
     """Read ``inputs``, split every article into sentences, and write the corpus to ``out``.
 
     Bad records go to ``rejects.jsonl`` with the reason (``strict=True`` stops at the
@@ -281,8 +281,11 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     of one story, see :mod:`stance.nearduplicates`) share a ``cluster_id``; ``drop``
     keeps only the first of each story, ``keep`` does not look for them. Parsing and
     splitting run on ``workers`` processes (default: all cores); this one reads raw
-    chunks and writes, so the output is the same for any number of workers.
+    chunks and writes, so the output is the same for any number of workers. ``format``
+    says what files of articles hold where their names do not (``INPUT_FORMATS``).
     """
+    if format not in INPUT_FORMATS:
+        raise StanceError(f"{{format}}: must be one of {', '.join(INPUT_FORMATS)}", format=format)
     if near_duplicates not in MODES:
         raise StanceError(f"{{near_duplicates}}: must be one of {', '.join(MODES)}", near_duplicates=near_duplicates)
     if not 0 < near_duplicate_threshold <= 1:
@@ -313,7 +316,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
                 progress_bar("corpus build", total_bytes, enabled=progress, unit="bytes",
                              status="{articles:,} articles {sentences:,} sentences",
                              articles=0, sentences=0) as bar, \
-                closing(ordered_map(work, _ticking(read_chunks(inputs), bar), workers)) as results:
+                closing(ordered_map(work, _ticking(read_chunks(inputs, input_format=format), bar), workers)) as results:
             for result in results:
                 result.unspool()
                 counts.read += result.read
@@ -352,6 +355,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
         "fields": asdict(fields),
         "splitter": SPLITTER_VERSION,
         "options": {"max_chars": max_chars, "max_sentence_chars": max_sentence_chars, "strict": strict,
+                    "format": format,
                     "near_duplicates": near_duplicates, "near_duplicate_threshold": near_duplicate_threshold},
         "counts": asdict(counts),
         "seconds": round(seconds, 3),

@@ -3,8 +3,8 @@ and of web archives (WARC, Common Crawl's news crawl included), extracted by tra
 
 A page without an article in it (no main text, or too little to be an article: a login
 form, an index of links) is rejected with the reason. Archives are read as a stream, one
-response record at a time; a truncated record is rejected and ends that file. Pages are
-only read here; extraction happens in :func:`page_record`, which runs in the workers.
+response record at a time; a truncated record is rejected and ends that file. Extraction
+happens in :func:`page_record`, which runs in the workers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from stance.errors import StanceError
-from stance.records import Record, Rejected, id_from_path
+from stance.records import Record, Rejected
 
 HTML_SUFFIXES = (".html", ".htm")
 WARC_SUFFIXES = (".warc", ".warc.gz")
@@ -93,18 +93,6 @@ def decode_page(data: bytes, declared: str | None = None) -> str:
 def _declared_in_page(data: bytes) -> str | None:
     found = _META_CHARSET.search(data[:4096])
     return found[1].decode("ascii") if found else None
-
-
-def html_files(paths: list[str], root: Path | None) -> Iterator[Record | Rejected]:
-    """The pages of saved ``.html`` files, read in a worker; the id is the path below ``root``."""
-    for name in paths:
-        path = Path(name)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            yield Rejected(name, f"cannot read file: {exc.strerror or exc}")
-            continue
-        yield page_record(RawPage(name, data, default_id=id_from_path(path, root)))
 
 
 def warc_pages(path: Path, fh: BinaryIO) -> Iterator[RawPage | Rejected]:

@@ -18,14 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stance.errors import StanceError
-from stance.pages import HTML_SUFFIXES, WARC_SUFFIXES, RawPage, html_files, page_record, warc_pages
+from stance.exports import (docx_paragraphs, factiva_articles, looks_like_factiva, looks_like_nexis,
+                            nexis_articles)
+from stance.pages import HTML_SUFFIXES, WARC_SUFFIXES, RawPage, page_record, warc_pages
 from stance.records import Record, Rejected, id_from_path
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet",)
-SUPPORTED = TEXT_SUFFIXES + JSONL_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES + HTML_SUFFIXES + WARC_SUFFIXES
+DOCX_SUFFIXES = (".docx",)
+SUPPORTED = (TEXT_SUFFIXES + JSONL_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES + HTML_SUFFIXES + WARC_SUFFIXES
+             + DOCX_SUFFIXES)
+#: What a file of articles holds, where its name does not say: ``auto`` looks inside
+#: (a .txt with "End of Document" lines is a Nexis Uni export, an .html with Factiva's
+#: field codes a Factiva export); the others say it for every such file.
+INPUT_FORMATS = ("auto", "text", "html", "nexis", "factiva")
+_KIND = {TEXT_SUFFIXES: "text", HTML_SUFFIXES: "html", DOCX_SUFFIXES: "docx"}
 _BATCH_ROWS = 1000
 #: Records per chunk: the unit of work sent to a worker (and, in ``score``, of resuming).
 CHUNK_RECORDS = 1000
@@ -94,7 +103,8 @@ class Chunk:
     """A slice of one input, cheap to read and to send to a worker, which parses it there.
 
     ``kind`` is ``"jsonl"`` (``payload``: raw lines, the first at line ``first_line``),
-    ``"text"`` or ``"html"`` (``payload``: file paths, ids relative to ``root``),
+    ``"text"``, ``"html"`` or ``"docx"`` (``payload``: file paths, ids relative to ``root``,
+    read as ``input_format`` says),
     ``"pages"`` (``payload``: pages from a web archive, extracted in the worker) or
     ``"records"`` (``payload``: records already parsed, for formats parsed in bulk such as parquet).
     """
@@ -105,29 +115,28 @@ class Chunk:
     first_line: int = 1
     root: str | None = None
     nbytes: int = 0
+    input_format: str = "auto"
 
     def records(self) -> Iterator[Record | Rejected]:
         if self.kind == "jsonl":
             return _parse_jsonl_lines(self.path, self.payload, self.first_line)
         root = Path(self.root) if self.root else None
-        if self.kind == "text":
-            return (_read_text_file(Path(p), root) for p in self.payload)
-        if self.kind == "html":
-            return html_files(self.payload, root)
+        if self.kind in ("text", "html", "docx"):
+            return (record for p in self.payload for record in _file_records(Path(p), root, self.kind,
+                                                                             self.input_format))
         if self.kind == "pages":
             return (page_record(p) if isinstance(p, RawPage) else p for p in self.payload)
         return iter(self.payload)
 
 
 def read_chunks(inputs: Iterable[str | os.PathLike], chunk_records: int = CHUNK_RECORDS,
-                chunk_bytes: int = 4 << 20) -> Iterator[Chunk]:
+                chunk_bytes: int = 4 << 20, input_format: str = "auto") -> Iterator[Chunk]:
     """Cut every input into chunks of at most ``chunk_records`` records (or about ``chunk_bytes``)."""
     for item in inputs:
         root = str(item) if Path(item).is_dir() else None
-        batches = {"text": ([], 0), "html": ([], 0)}  # one file per article: read in the worker
+        batches = {kind: ([], 0) for kind in _KIND.values()}  # files read in the worker
         for path in find_inputs([item]):
-            kind = "text" if path.name.lower().endswith(TEXT_SUFFIXES) else \
-                "html" if path.name.lower().endswith(HTML_SUFFIXES) else None
+            kind = next((k for suffixes, k in _KIND.items() if path.name.lower().endswith(suffixes)), None)
             if kind is None or path.is_dir():
                 yield from _chunks_of(path, chunk_records, chunk_bytes)
                 continue
@@ -135,12 +144,12 @@ def read_chunks(inputs: Iterable[str | os.PathLike], chunk_records: int = CHUNK_
             files.append(str(path))
             size += _file_size(path)
             if len(files) >= chunk_records or size >= chunk_bytes:
-                yield Chunk(kind, str(path), files, root=root, nbytes=size)
+                yield Chunk(kind, str(path), files, root=root, nbytes=size, input_format=input_format)
                 files, size = [], 0
             batches[kind] = (files, size)
         for kind, (files, size) in batches.items():
             if files:
-                yield Chunk(kind, files[-1], files, root=root, nbytes=size)
+                yield Chunk(kind, files[-1], files, root=root, nbytes=size, input_format=input_format)
 
 
 def _chunks_of(path: Path, chunk_records: int, chunk_bytes: int) -> Iterator[Chunk]:
@@ -206,17 +215,33 @@ def _file_size(path: Path) -> int:
         return 0
 
 
-def _read_text_file(path: Path, root: Path | None) -> Record | Rejected:
+def _file_records(path: Path, root: Path | None, kind: str, input_format: str) -> Iterator[Record | Rejected]:
+    """The articles of one file: itself (a .txt, a saved page), or those of an export in it."""
+    if kind == "docx":
+        paragraphs = docx_paragraphs(path)
+        yield from [paragraphs] if isinstance(paragraphs, Rejected) else nexis_articles(path, paragraphs)
+        return
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return Rejected(str(path), f"cannot read file: {exc.strerror or exc}")
+        yield Rejected(str(path), f"cannot read file: {exc.strerror or exc}")
+        return
+    if kind == "html":
+        if input_format == "factiva" or input_format == "auto" and looks_like_factiva(data):
+            yield from factiva_articles(path, data)
+        else:
+            yield page_record(RawPage(str(path), data, default_id=id_from_path(path, root)))
+        return
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return Rejected(str(path), f"not valid UTF-8 at byte {exc.start}", field="text",
-                        raw=data.decode("utf-8", "backslashreplace"))
-    return Record(str(path), {"text": text}, default_id=id_from_path(path, root))
+        yield Rejected(str(path), f"not valid UTF-8 at byte {exc.start}", field="text",
+                       raw=data.decode("utf-8", "backslashreplace"))
+        return
+    if input_format == "nexis" or input_format == "auto" and looks_like_nexis(text):
+        yield from nexis_articles(path, text.splitlines())
+    else:
+        yield Record(str(path), {"text": text}, default_id=id_from_path(path, root))
 
 
 def _open_binary(path: Path):

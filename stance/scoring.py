@@ -39,7 +39,7 @@ from stance.errors import StanceError
 from stance.experiments.runs import MODEL_FILE, load_run
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar
-from stance.readers import CHUNK_RECORDS, Chunk, FieldMap, Rejected, find_inputs, read_chunks
+from stance.readers import CHUNK_RECORDS, INPUT_FORMATS, Chunk, FieldMap, Rejected, find_inputs, read_chunks
 
 FORMATS = ("parquet", "jsonl", "csv")
 ENGINES = ("local", "dask")
@@ -105,8 +105,11 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
           format: str = "parquet", resume: bool = False, overwrite: bool = False,
           fields: FieldMap | dict | None = None, max_chars: int = MAX_ARTICLE_CHARS,
           max_sentence_chars: int = MAX_SENTENCE_CHARS, chunk_size: int = CHUNK_RECORDS,
-          progress: bool = False) -> ScoreResult:
+          input_format: str = "auto", progress: bool = False) -> ScoreResult:
     """Score ``inputs`` with the run ``model`` into ``out``; see the module docstring.
+
+    ``input_format`` says what files of articles hold where their names do not (see
+    ``stance.readers.INPUT_FORMATS``); ``format`` is the output's.
 
     ``chunk_size`` is the number of articles per part (sentence tables use ten times
     as many rows): the unit of parallel work, of memory, and of what a resume keeps.
@@ -115,6 +118,8 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
         raise StanceError(f"{{format}}: must be one of {', '.join(FORMATS)}", format=format)
     if engine not in ENGINES:
         raise StanceError(f"{{engine}}: must be one of {', '.join(ENGINES)}", engine=engine)
+    if input_format not in INPUT_FORMATS:
+        raise StanceError(f"{{input_format}}: must be one of {', '.join(INPUT_FORMATS)}", input_format=input_format)
     fields = FieldMap.of(fields)
     inputs = [Path(p) for p in inputs]
     run = load_run(model)  # files and schema checked before any work
@@ -127,7 +132,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     state = {"model": run.run_id, "model_sha256": run.manifest["files"][MODEL_FILE],
              "inputs": [_fingerprint(p) for p in files], "format": format,
              "fields": asdict(fields), "max_chars": max_chars,
-             "max_sentence_chars": max_sentence_chars, "chunk_size": chunk_size}
+             "max_sentence_chars": max_sentence_chars, "chunk_size": chunk_size, "input_format": input_format}
     done = _prepare_out(out, state, resume, overwrite)
     job = Job(str(run.path.resolve()), str(out / "parts"), fields, max_chars, max_sentence_chars,
               format)
@@ -141,7 +146,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     with progress_bar("score", total_bytes, enabled=progress, unit="bytes",
                       status="{articles:,} articles {sentences:,} sentences, {rate:,.0f} sentences/s",
                       articles=counts.scored, sentences=counts.sentences, rate=0.0) as bar:
-        pending = _ticking(_numbered_chunks(sources, chunk_size), bar, done)
+        pending = _ticking(_numbered_chunks(sources, chunk_size, input_format), bar, done)
         results = (_local_map if engine == "local" else partial(_dask_map, scheduler=scheduler))(
             job, pending, workers)
         new_sentences = 0
@@ -212,12 +217,13 @@ def _prepare_out(out: Path, state: dict, resume: bool, overwrite: bool) -> dict[
     return done
 
 
-def _numbered_chunks(sources: list[Path], chunk_size: int) -> Iterator[tuple[int, Chunk | SentenceChunk]]:
+def _numbered_chunks(sources: list[Path], chunk_size: int,
+                     input_format: str) -> Iterator[tuple[int, Chunk | SentenceChunk]]:
     """Every chunk of every input, numbered in a fixed order (the part numbers)."""
     index = 0
     for source in sources:
         chunks = (_sentence_chunks(source, 10 * chunk_size) if _presplit(source)
-                  else read_chunks([source], chunk_size))
+                  else read_chunks([source], chunk_size, input_format=input_format))
         for chunk in chunks:
             yield index, chunk
             index += 1

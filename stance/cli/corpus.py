@@ -17,7 +17,8 @@ from stance.readers import FieldMap
 def build(
     inputs: Annotated[list[Path], typer.Argument(help="Files or directories: .txt (one article each), "
                                                   ".jsonl, .csv, .parquet, a saved Hugging Face dataset, saved "
-                                                  "news pages (.html) or web archives (.warc, .warc.gz).",
+                                                  "news pages (.html), web archives (.warc, .warc.gz), or "
+                                                  "database exports (Nexis Uni .docx/.txt, Factiva .html).",
                                                   show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the corpus files.")],
     id_field: IdField = "id",
@@ -30,6 +31,10 @@ def build(
     strict: Annotated[bool, typer.Option(help="Stop at the first bad record instead of rejecting it.")] = False,
     max_chars: MaxChars = MAX_ARTICLE_CHARS,
     max_sentence_chars: MaxSentenceChars = MAX_SENTENCE_CHARS,
+    input_format: Annotated[str, typer.Option(
+        "--format", help="What files of articles hold: `auto` looks inside (.txt or .docx with \"End of "
+        "Document\" lines: a Nexis Uni export; .html with Factiva's field codes: a Factiva export); "
+        "`text`, `html`, `nexis` or `factiva` says it for all.")] = "auto",
     near_duplicates: Annotated[str, typer.Option(
         help="Copies of one story (wire copy): `mark` gives them a shared cluster_id, `drop` keeps only the "
              "first, `keep` does not look.")] = "mark",
@@ -53,6 +58,7 @@ def build(
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = build_corpus(inputs, out, fields=fields, strict=strict, max_chars=max_chars,
                           max_sentence_chars=max_sentence_chars, near_duplicates=near_duplicates,
-                          near_duplicate_threshold=near_duplicate_threshold, workers=workers or None,
+                          near_duplicate_threshold=near_duplicate_threshold, format=input_format,
+                          workers=workers or None,
                           progress=not quiet)
     stderr.print(str(result), highlight=False)

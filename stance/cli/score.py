@@ -25,6 +25,9 @@ def score_command(
     scheduler: Annotated[Optional[str], typer.Option(
         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster).")] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="parquet, jsonl or csv.")] = "parquet",
+    input_format: Annotated[str, typer.Option(
+        help="What files of articles hold: auto (looks inside), text, html, nexis or factiva; "
+             "as `corpus build --format`.")] = "auto",
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run in --out, keeping its done parts.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace what --out holds.")] = False,
     id_field: IdField = "id",
@@ -51,6 +54,6 @@ def score_command(
     from stance.scoring import score
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = score(inputs, model, out, workers=workers or None, engine=engine, scheduler=scheduler,
-                   format=format, resume=resume, overwrite=overwrite, fields=fields, max_chars=max_chars,
+                   format=format, input_format=input_format, resume=resume, overwrite=overwrite, fields=fields, max_chars=max_chars,
                    max_sentence_chars=max_sentence_chars, chunk_size=chunk_size, progress=not quiet)
     stderr.print(str(result), highlight=False)
