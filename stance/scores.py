@@ -16,6 +16,9 @@ PERIODS = ("day", "week", "month")
 FREQUENCY = {"day": "D", "week": "W", "month": "M"}
 MISSING = "(missing)"
 UNDATED = "undated"
+#: Article fields that sentences do not carry but can be grouped by: ``wire`` (the story
+#: runs in more than one article; known for scores of a corpus with near-duplicates marked).
+ARTICLE_ONLY = ("wire",)
 
 
 @dataclass
@@ -36,15 +39,42 @@ class Scores:
         return self.manifest["model"]["path"]
 
     def columns(self) -> list[str]:
-        """The sentence fields; none when nothing was scored."""
+        """The sentence fields, and the article fields only articles carry (``wire``); none
+        when nothing was scored."""
+        have = self._sentence_columns()
+        return have + [c for c in ARTICLE_ONLY if have and c in self._article_columns()]
+
+    def sentences(self, columns: list[str] | None) -> pd.DataFrame:
+        """The sentence table (only ``columns``, when given), in the order it was scored;
+        an article-only field is joined on from the articles."""
+        own = self._sentence_columns()
+        joined = [c for c in (columns or []) if c not in own and c in ARTICLE_ONLY]
+        wanted = None if columns is None else [c for c in columns if c not in joined]
+        if joined and "article_id" not in wanted:
+            wanted.append("article_id")
+        frame = self._read("sentences", wanted)
+        if joined:
+            articles = self._read("articles", ["article_id", *joined]).drop_duplicates("article_id")
+            frame = frame.merge(articles, on="article_id", how="left", sort=False)
+            frame = frame[columns]
+        return frame
+
+    def _sentence_columns(self) -> list[str]:
         if self.format == "parquet":
             dataset = ds.dataset(self.path / "sentences.parquet", format="parquet")
             return dataset.schema.names if dataset.files else []
-        return list(self.sentences(None).columns)
+        return list(self._read("sentences", None).columns)
 
-    def sentences(self, columns: list[str] | None) -> pd.DataFrame:
-        """The sentence table (only ``columns``, when given), in the order it was scored."""
-        path = self.path / f"sentences.{self.format}"
+    def _article_columns(self) -> list[str]:
+        path = self.path / f"articles.{self.format}"
+        if not path.is_file() or path.stat().st_size == 0:
+            return []
+        if self.format == "parquet":
+            return ds.dataset(path, format="parquet").schema.names
+        return list(self._read("articles", None).columns)
+
+    def _read(self, table: str, columns: list[str] | None) -> pd.DataFrame:
+        path = self.path / f"{table}.{self.format}"
         if self.format == "parquet":
             dataset = ds.dataset(path, format="parquet")
             if not dataset.files:

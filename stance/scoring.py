@@ -46,6 +46,9 @@ ENGINES = ("local", "dask")
 STATE_FILE = "score-state.json"
 #: The net article score: mean P(first) minus mean P(second) on this dimension, in [-1, 1].
 NET_SCORE = ("tone", "adversarial", "conciliatory")
+#: Article fields carried onto every sentence and article; cluster_id comes with a corpus
+#: built with near-duplicates marked (empty for other inputs).
+CARRIED = (*METADATA, "cluster_id")
 
 
 @dataclass
@@ -193,7 +196,7 @@ def _prepare_out(out: Path, state: dict, resume: bool, overwrite: bool) -> dict[
     if state_file.is_file():
         previous = json.loads(state_file.read_text(encoding="utf-8"))
         if previous != state:
-            changed = sorted(k for k in state if previous.get(k) != state[k])
+            changed = sorted(k for k in state.keys() | previous.keys() if previous.get(k) != state.get(k))
             raise StanceError(f"{out} holds an unfinished run of another job (differs in: {', '.join(changed)}); "
                               "use another {out}, or {overwrite} to discard it", out=..., overwrite=True)
         if not resume:
@@ -248,7 +251,7 @@ def _presplit(path: Path) -> bool:
 
 def _sentence_chunks(path: Path, rows_per_chunk: int) -> Iterator[SentenceChunk]:
     parquet = pq.ParquetFile(path)
-    wanted = [c for c in ("article_id", "sentence_id", "index", "start", "end", "text", *METADATA)
+    wanted = [c for c in ("article_id", "sentence_id", "index", "start", "end", "text", *CARRIED)
               if c in parquet.schema_arrow.names]
     size, rows, first = file_size(path), max(1, parquet.metadata.num_rows), 0
     for batch in parquet.iter_batches(batch_size=rows_per_chunk, columns=wanted):
@@ -314,6 +317,7 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
         result = process_chunk(chunk, job.fields, job.max_chars, job.max_sentence_chars, corpus=False)
         read, rejects, sentences, texts = result.read, result.rejects, result.sentences, result.texts
         sentences, texts, origins = _first_of_each_id(result, rejects)
+        sentences = sentences.append_column("cluster_id", pa.nulls(sentences.num_rows, pa.string()))
     model = _model(job.run_path)
     sentences, best = _with_predictions(sentences, texts, model)
     articles = _article_sums(sentences, model.labels, best, origins, chunk)
@@ -376,7 +380,7 @@ def _clean_sentences(chunk: SentenceChunk) -> tuple[int, list[Rejected], pa.Tabl
     table = table.filter(ok)
     if "article_id" not in table.column_names:
         table = table.append_column("article_id", table.column("sentence_id"))
-    for name in METADATA:
+    for name in CARRIED:
         if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
     return chunk.table.num_rows, rejects, table
@@ -412,7 +416,7 @@ def _article_sums(sentences: pa.Table, labels: dict[str, list[str]], best: dict[
     origin = ([origins.get(a, "") for a in run_ids] if origins is not None
               else [f"{chunk.path}: row {chunk.first_row + int(s) + 1}" for s in starts] if chunk is not None
               else [""] * len(starts))
-    columns = {"article_id": first.column("article_id"), **{name: first.column(name) for name in METADATA},
+    columns = {"article_id": first.column("article_id"), **{name: first.column(name) for name in CARRIED},
                "origin": pa.array(origin, pa.string()),
                "sentences": pa.array(np.diff(np.r_[starts, len(ids)]), pa.int64())}
     for dim, names in labels.items():
@@ -426,7 +430,7 @@ def _article_sums(sentences: pa.Table, labels: dict[str, list[str]], best: dict[
 
 
 def _empty_sums(labels: dict[str, list[str]]) -> pa.Table:
-    fields = [("article_id", pa.string()), *((m, pa.string()) for m in METADATA), ("origin", pa.string()),
+    fields = [("article_id", pa.string()), *((m, pa.string()) for m in CARRIED), ("origin", pa.string()),
               ("sentences", pa.int64())]
     for dim, names in labels.items():
         fields += [(f"{dim}_n_{n}", pa.int64()) for n in names]
@@ -474,7 +478,7 @@ def _drop_runs(parts: Path, index: int, sums: pa.Table, runs: list[int], format:
     kept = np.ones(sums.num_rows, dtype=bool)
     kept[runs] = False
     _write_atomic(parts / f"articles-{index:06d}.parquet", lambda p: pq.write_table(sums.filter(pa.array(kept)), p))
-    records = sums.take(pa.array(runs)).select(["article_id", "origin", *METADATA]).to_pylist()
+    records = sums.take(pa.array(runs)).select(["article_id", "origin", *CARRIED]).to_pylist()
     with open(parts / f"rejects-{index:06d}.jsonl", "a", encoding="utf-8") as fh:
         for record in records:
             fh.write(reject_line(Rejected(record["origin"], f"article id {record['article_id']!r} was already "
@@ -503,14 +507,15 @@ def _filter_lines(source: Path, target, keep_rows: np.ndarray, header: bool, csv
 def article_scores(sums: pa.Table, labels: dict[str, list[str]]) -> pa.Table:
     """Per article: sentence count, class shares and mean probabilities, and the net score."""
     if sums.num_rows and len(set(sums.column("article_id").to_pylist())) < sums.num_rows:
-        aggregations = [(m, "first") for m in (*METADATA, "origin")]
-        aggregations += [(c, "sum") for c in sums.column_names if c not in ("article_id", "origin", *METADATA)]
+        aggregations = [(m, "first") for m in (*CARRIED, "origin")]
+        aggregations += [(c, "sum") for c in sums.column_names if c not in ("article_id", "origin", *CARRIED)]
         grouped = sums.group_by("article_id", use_threads=False).aggregate(aggregations)
         sums = grouped.rename_columns([c.rsplit("_first", 1)[0] if c.endswith("_first") else
                                        c.rsplit("_sum", 1)[0] if c.endswith("_sum") else c
                                        for c in grouped.column_names])
     n = sums.column("sentences").to_numpy().astype(np.float64)
-    columns = {"article_id": sums.column("article_id"), **{m: sums.column(m) for m in METADATA},
+    columns = {"article_id": sums.column("article_id"), **{m: sums.column(m) for m in CARRIED},
+               "wire": _wire(sums.column("cluster_id")),
                "origin": sums.column("origin"), "sentences": sums.column("sentences")}
     for dim, names in labels.items():
         for name in names:
@@ -522,6 +527,17 @@ def article_scores(sums: pa.Table, labels: dict[str, list[str]]) -> pa.Table:
         columns[f"net_{high}"] = pa.array(columns[f"{dim}_mean_p_{high}"].to_numpy()
                                           - columns[f"{dim}_mean_p_{low}"].to_numpy())
     return pa.table(columns)
+
+
+def _wire(clusters: pa.ChunkedArray) -> pa.Array:
+    """Whether each article's story runs in more than one article (wire copy); null where the
+    input had no clusters (a corpus built with `--near-duplicates keep`, or raw articles)."""
+    clusters = clusters.combine_chunks() if isinstance(clusters, pa.ChunkedArray) else clusters
+    if len(clusters) == 0 or clusters.null_count == len(clusters):
+        return pa.nulls(len(clusters), pa.bool_())
+    counts = pc.value_counts(clusters)
+    sizes = pc.take(counts.field("counts"), pc.index_in(clusters, counts.field("values")))
+    return pc.greater(sizes, 1)
 
 
 def _merge(out: Path, run, format: str) -> dict[str, str]:

@@ -125,11 +125,33 @@ def test_pre_split_corpus_scores_the_same_sentences(default_run, tmp_path):
     score([DEMO], default_run, tmp_path / "articles", workers=1)
     score([tmp_path / "corpus"], default_run, tmp_path / "presplit", workers=1)
     a, b = _tables(tmp_path / "articles")[0], _tables(tmp_path / "presplit")[0]
-    pd.testing.assert_frame_equal(a, b)
+    # the same scores; only the corpus knows near-duplicate clusters (the demo has no copies)
+    assert a.cluster_id.isna().all() and (b.cluster_id == b.article_id).all()
+    pd.testing.assert_frame_equal(a.drop(columns="cluster_id"), b.drop(columns="cluster_id"))
     arts_a, arts_b = _tables(tmp_path / "articles")[1], _tables(tmp_path / "presplit")[1]
-    # the same scores; only where each article came from differs (file:line against table row)
+    # and where each article came from (file:line against table row)
     assert arts_a.origin.str.contains("articles.jsonl:").all() and arts_b.origin.str.contains(": row ").all()
-    pd.testing.assert_frame_equal(arts_a.drop(columns="origin"), arts_b.drop(columns="origin"))
+    assert arts_a.wire.isna().all() and not arts_b.wire.astype(bool).any()
+    different = ["origin", "cluster_id", "wire"]
+    pd.testing.assert_frame_equal(arts_a.drop(columns=different), arts_b.drop(columns=different))
+
+
+def test_scores_of_a_corpus_flag_wire_copy_for_shares_with_and_without_it(default_run, tmp_path):
+    from stance.estimate import estimate
+    rows = [json.loads(line) for line in DEMO.read_text().splitlines()]
+    story = rows[0]
+    copy = {**story, "id": "copy-of-" + story["id"], "source": "Copycat Daily",
+            "text": story["text"].replace(story["text"].split(". ")[0], "A local paper adds its own opening line")}
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*rows, copy]))
+    built = build_corpus([tmp_path / "in.jsonl"], tmp_path / "corpus", workers=1)
+    assert built.counts.near_duplicates == 1
+    score([tmp_path / "corpus"], default_run, tmp_path / "scores", workers=1)
+    articles = _tables(tmp_path / "scores")[1].set_index("article_id")
+    assert articles.wire.sum() == 2 and articles.loc["copy-of-" + story["id"], "cluster_id"] == story["id"]
+    shares = estimate(tmp_path / "scores", by=["wire"], method="cc", replicates=50)
+    assert set(shares["wire"]) == {"True", "False"}
+    assert set(shares.loc[shares["wire"] == "True", "n_articles"]) == {2}  # the story and its copy
+    assert set(shares.loc[shares["wire"] == "False", "n_articles"]) == {len(rows) - 1}
 
 
 def test_an_article_split_across_parts_is_merged(default_run, tmp_path):
