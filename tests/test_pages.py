@@ -132,3 +132,17 @@ def test_unreadable_dates_are_kept_as_text_and_counted(raw, tmp_path):
     assert manifest["counts"]["dates_unread"] == 1
     dates = pq.read_table(tmp_path / "out" / "articles.parquet").column("date").to_pylist()
     assert dates == [raw, "2021-09-24"]
+
+
+def test_score_reads_pages_and_archives_too(default_run, tmp_path):
+    from stance.scoring import score
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "call.html").write_text(news_page())
+    (tmp_path / "pages" / "login.html").write_text(LOGIN)
+    write_warc(tmp_path / "pages" / "crawl.warc.gz", [
+        ("https://post.example/b", "200 OK", "text/html", news_page("Envoys meet", body=BODY.replace("ninety", "sixty")).encode(), {})])
+    result = score([tmp_path / "pages"], default_run, tmp_path / "scores", workers=1)
+    assert (result.counts.read, result.counts.scored, result.counts.rejected) == (3, 2, 1)
+    articles = pq.read_table(tmp_path / "scores" / "articles.parquet").to_pylist()
+    assert {a["article_id"] for a in articles} == {"call", "https://post.example/b"}
+    assert all(a["source"] == "Daily Ledger" and a["date"] == "2021-09-10" for a in articles)
