@@ -61,6 +61,8 @@ def _extract(path: str) -> int:
 
 
 def bare(paths: list[Path], workers: int) -> float:
+    import trafilatura  # noqa: F401  (in the parent, before the pool forks: as corpus build does)
+
     started = time.perf_counter()
     with Pool(workers) as pool:
         extracted = pool.map(_extract, map(str, paths), chunksize=64)

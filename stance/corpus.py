@@ -31,6 +31,7 @@ from stance import __version__
 from stance.dates import normalise_date
 from stance.errors import StanceError
 from stance.nearduplicates import MODES, NUM_PERM, THRESHOLD, NearDuplicates, signatures, text_keys
+from stance.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar, stderr
 from stance.readers import INPUT_FORMATS, Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
@@ -300,6 +301,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    preload_extractor(files)
     counts = Counts()
     rejects = RejectLog(out / "rejects.jsonl", strict=strict, show=progress)
     articles_tmp, sentences_tmp = out / "articles.parquet.partial", out / "sentences.parquet.partial"

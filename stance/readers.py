@@ -38,6 +38,9 @@ _KIND = {TEXT_SUFFIXES: "text", HTML_SUFFIXES: "html", DOCX_SUFFIXES: "docx"}
 _BATCH_ROWS = 1000
 #: Records per chunk: the unit of work sent to a worker (and, in ``score``, of resuming).
 CHUNK_RECORDS = 1000
+#: Pages and exports per chunk: extraction costs milliseconds a page, so smaller chunks
+#: keep every worker busy to the end.
+PAGE_CHUNK = 64
 
 csv.field_size_limit(sys.maxsize)
 
@@ -143,7 +146,8 @@ def read_chunks(inputs: Iterable[str | os.PathLike], chunk_records: int = CHUNK_
             files, size = batches[kind]
             files.append(str(path))
             size += _file_size(path)
-            if len(files) >= chunk_records or size >= chunk_bytes:
+            if len(files) >= (chunk_records if kind == "text" else min(chunk_records, PAGE_CHUNK)) \
+                    or size >= chunk_bytes:
                 yield Chunk(kind, str(path), files, root=root, nbytes=size, input_format=input_format)
                 files, size = [], 0
             batches[kind] = (files, size)
@@ -160,7 +164,7 @@ def _chunks_of(path: Path, chunk_records: int, chunk_bytes: int) -> Iterator[Chu
                 for page in warc_pages(path, fh):
                     pages.append(page)
                     size += len(page.data) if isinstance(page, RawPage) else 0
-                    if len(pages) >= chunk_records or size >= chunk_bytes:
+                    if len(pages) >= min(chunk_records, PAGE_CHUNK) or size >= chunk_bytes:
                         yield Chunk("pages", str(path), pages, nbytes=fh.tell() - done)
                         pages, size, done = [], 0, fh.tell()
                 yield Chunk("pages", str(path), pages, nbytes=_file_size(path) - done)

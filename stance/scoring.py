@@ -37,6 +37,7 @@ from stance import __version__
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.errors import StanceError
 from stance.experiments.runs import MODEL_FILE, load_run
+from stance.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar
 from stance.readers import CHUNK_RECORDS, INPUT_FORMATS, Chunk, FieldMap, Rejected, find_inputs, read_chunks
@@ -132,6 +133,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
         raise StanceError(f"no readable inputs in {', '.join(map(str, inputs))} "
                           f"(looked for .txt, .jsonl, .csv, .parquet, saved datasets and corpus directories)")
     out = Path(out)
+    preload_extractor(files)
     state = {"model": run.run_id, "model_sha256": run.manifest["files"][MODEL_FILE],
              "inputs": [_fingerprint(p) for p in files], "format": format,
              "fields": asdict(fields), "max_chars": max_chars,
