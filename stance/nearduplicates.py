@@ -2,7 +2,9 @@
 a new headline, a trimmed paragraph or a local lede.
 
 Articles are compared by the Jaccard similarity of their word 5-shingles, estimated by
-MinHash and found with locality-sensitive hashing (datasketch). A copy that keeps five
+MinHash and found with banded locality-sensitive hashing. Both are computed here in
+numpy, several times faster than datasketch (measured in benchmarks/near_duplicates.py),
+which the tests use as the reference. A copy that keeps five
 of six paragraphs is at about 0.6; two outlets' own reports of the same event share a
 quote or two and sit far lower (see the README for the seed articles), so the default
 threshold is 0.5. Copies form clusters (a copy of a copy is in the same cluster), named
@@ -87,26 +89,36 @@ def text_keys(sentences: list[str]) -> pa.Array:
                      for s in sentences], pa.string())
 
 
+def bands(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
+    """How many bands of how many rows make LSH err least at ``threshold``: the equal-weight
+    sum of the chance of pairing texts below it and of missing texts above it (integrated
+    over similarity), as datasketch's MinHashLSH chooses them (tests compare the two)."""
+    pairs = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], float)
+    b, r = pairs[:, :1], pairs[:, 1:]
+    below, above = np.linspace(0, threshold, 2001), np.linspace(threshold, 1, 2001)
+    false_pairs = np.trapezoid(1 - (1 - below ** r) ** b, below, axis=1)
+    misses = np.trapezoid((1 - above ** r) ** b, above, axis=1)
+    best = int(np.argmin(false_pairs + misses))
+    return int(pairs[best, 0]), int(pairs[best, 1])
+
+
 class NearDuplicates:
     """Clusters of near-duplicate articles, built one chunk at a time in input order.
 
-    Locality-sensitive hashing by bands: datasketch chooses how many bands of how many
-    rows make the fewest expected false matches and misses at the threshold; each
-    candidate is then checked on the signatures. The band lookup is a Python dict over
-    keys computed in numpy, because datasketch's own index spent 0.15 ms an article in
-    this process, where the workers cannot help (benchmarks/near_duplicates.py).
+    Locality-sensitive hashing by bands (:func:`bands` chooses how many, as datasketch's
+    MinHashLSH does); each candidate is then checked on the signatures. The band lookup
+    is a Python dict over keys computed in numpy, because datasketch's own index spent
+    0.15 ms an article in this process, where the workers cannot help, and importing it
+    (with scipy) 0.3 s (benchmarks/near_duplicates.py).
     Memory: one signature (512 bytes) and one dict entry per band (about 2.5 kB in all)
     per article.
     """
 
     def __init__(self, threshold: float = THRESHOLD) -> None:
-        from datasketch import MinHashLSH
-
         if not 0 < threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
         self.threshold = threshold
-        chosen = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-        self._bands, self._rows = chosen.b, chosen.r
+        self._bands, self._rows = bands(threshold)
         rng = np.random.default_rng(2021)
         self._weights = rng.integers(1, 2**63, (self._rows,), dtype=np.uint64) | np.uint64(1)
         self._salts = rng.integers(0, 2**63, (self._bands,), dtype=np.uint64)

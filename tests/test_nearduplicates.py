@@ -183,3 +183,11 @@ def test_wire_copies_stay_on_one_side_of_the_folds(tmp_path):
     for i in range(0, 24, 3):
         assert set(per_article[f"copy{i}"]) == set(per_article[f"story{i}"]) and len(per_article[f"copy{i}"]) == 1
     assert folds["tone_fold"].nunique() == 4
+
+
+@pytest.mark.parametrize("threshold", [0.2, 0.3, 0.5, 0.6, 0.8, 0.95])
+def test_bands_are_the_ones_datasketch_chooses(threshold):
+    from datasketch import MinHashLSH
+    from stance.nearduplicates import NUM_PERM, bands
+    reference = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    assert bands(threshold) == (reference.b, reference.r)
