@@ -7,9 +7,11 @@ Retry-After wins), and every request names the fetcher in its User-Agent. Hosts 
 fetched side by side, each one at its own pace.
 
 Resumable: ``OUT/articles.jsonl`` gains one line per article as it is fetched and
-``OUT/.fetch/outcomes.jsonl`` one line per URL tried; a second run fetches only the
-URLs with no article yet, except those refused for good (robots.txt, 4xx, no article
-in the page). ``corpus build OUT`` reads the articles (the hidden ``.fetch`` is skipped).
+``OUT/.fetch/outcomes.jsonl`` one line per URL tried; a URL that gave no article also
+gets a line in ``OUT/.fetch/rejects.jsonl``, in the form of every other rejects file
+(origin, reason, field, record). A second run fetches only the URLs with no article
+yet, except those refused for good (robots.txt, 4xx, no article in the page).
+``corpus build OUT`` reads the articles (the hidden ``.fetch`` is skipped).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
 from stance import __version__
+from stance.corpus import reject_line
 from stance.errors import StanceError
 from stance.pages import RawPage, page_record
 from stance.progress import progress_bar
@@ -47,7 +50,7 @@ class FetchResult:
 
     def __str__(self) -> str:
         return (f"{self.fetched:,} articles fetched into {self.out / 'articles.jsonl'}, {self.failed:,} failed "
-                f"(reasons in {self.out / '.fetch' / 'outcomes.jsonl'}); {self.already:,} of {self.listed:,} "
+                f"(reasons in {self.out / '.fetch' / 'rejects.jsonl'}); {self.already:,} of {self.listed:,} "
                 "listed URLs were done before")
 
 
@@ -69,6 +72,7 @@ def fetch(urls: str | Path, out: str | Path, *, url_field: str = "url", id_field
     fetched = failed = 0
     lock = threading.Lock()
     with open(out / "articles.jsonl", "a", encoding="utf-8") as articles, open(log, "a", encoding="utf-8") as outcomes, \
+            open(log.parent / "rejects.jsonl", "a", encoding="utf-8") as rejects, \
             progress_bar("corpus fetch", len(todo), enabled=progress, unit="pages") as bar, \
             ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_host)))) as pool:
         def host_worker(rows: list[dict]) -> None:
@@ -82,6 +86,9 @@ def fetch(urls: str | Path, out: str | Path, *, url_field: str = "url", id_field
                         fetched += 1
                     else:
                         failed += 1
+                        rejects.write(reject_line(Rejected(row["origin"], f"{row['url']}: {outcome['reason']}",
+                                                           field="url", raw=row)))
+                        rejects.flush()
                     outcomes.write(json.dumps(outcome, ensure_ascii=False) + "\n")
                     outcomes.flush()
                     bar.advance()

@@ -97,6 +97,9 @@ def test_fetch_is_polite_and_accounts_for_every_url(site, tmp_path):
     assert outcomes["slow"] == {**outcomes["slow"], "status": "failed", "reason": "timed out after 2 tries"}
     assert "too short to be an article" in outcomes["login"]["reason"]
     assert "/private/secret" not in site.paths() and site.paths().count("/robots.txt") == 1
+    rejects = [json.loads(line) for line in (tmp_path / "out" / ".fetch" / "rejects.jsonl").read_text().splitlines()]
+    assert len(rejects) == 4 and all(r["origin"].startswith(str(listed)) and r["field"] == "url" for r in rejects)
+    assert any(r["reason"] == f"{site.url}/missing: HTTP 404" for r in rejects)
     assert site.paths().count("/flaky") == 2  # a 500, then the page
     assert {agent for _, agent, _ in site.requests} == {"stance-test/1 (+tests)"}
 
