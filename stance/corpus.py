@@ -208,12 +208,13 @@ class ChunkResult:
 
 
 def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_chars: int,
-                  corpus: bool = True, minhash: bool = False) -> ChunkResult:
+                  corpus: bool = True, repeats: bool = False) -> ChunkResult:
     """Parse, check and split one chunk (runs in a worker process).
 
     ``corpus`` adds what a corpus needs and scoring does not: a hash of each article's
-    text (exact duplicates) and each sentence's ``text_key``; ``minhash`` adds each
-    article's MinHash signature (near-duplicates).
+    text (exact duplicates) and a ``text_key`` column; ``repeats`` fills that column and
+    adds each article's MinHash signature (near-duplicates), which ``--near-duplicates
+    keep`` goes without (a third of the time of a build).
     """
     read, rejects, articles = 0, [], []
     for record in chunk.records():
@@ -224,8 +225,9 @@ def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_c
     keys, minhashes = [], None
     if corpus:
         keys = [hashlib.blake2b(a.text.strip().encode(), digest_size=12).digest() for a in articles]
-        sentence_table = sentence_table.append_column("text_key", text_keys(texts))
-    if minhash:
+        sentence_table = sentence_table.append_column(
+            "text_key", text_keys(texts) if repeats else pa.nulls(len(texts), pa.string()))
+    if repeats:
         minhashes = signatures([a.text for a in articles]) if articles else np.zeros((0, NUM_PERM), np.uint32)
     return ChunkResult(read, rejects, article_table, sentence_table, keys, minhashes, texts)
 
@@ -308,7 +310,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     total_bytes = sum(file_size(f) for f in files)
     workers = workers or default_workers()
     options = {"fields": fields, "max_chars": max_chars, "max_sentence_chars": max_sentence_chars,
-               "minhash": near_duplicates != "keep"}
+               "repeats": near_duplicates != "keep"}
     spool = tempfile.mkdtemp(prefix=".spool-", dir=out) if workers > 1 else None
     work = partial(spool_chunk, spool=spool, **options) if spool else partial(process_chunk, **options)
     seen, clusters = _SeenArticles(), _Clusters(near_duplicates, near_duplicate_threshold)

@@ -91,6 +91,7 @@ def test_a_wire_copy_with_a_new_headline_and_a_paragraph_cut_is_caught_and_other
     build_corpus([tmp_path / "a.jsonl"], tmp_path / "keep", near_duplicates="keep", workers=1)
     kept = pq.read_table(tmp_path / "keep" / "articles.parquet").to_pylist()
     assert all(a["cluster_id"] == a["article_id"] for a in kept) and len(kept) == 4
+    assert set(pq.read_table(tmp_path / "keep" / "sentences.parquet").column("text_key").to_pylist()) == {None}
 
 
 def test_a_copy_of_two_stories_joins_their_clusters_and_earlier_articles_are_renamed(tmp_path):

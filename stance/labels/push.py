@@ -122,9 +122,10 @@ def read_sentences(corpus: str | Path) -> dict[str, list]:
 
 def first_of_each_text(sentences: dict[str, list], rows: list[int]) -> list[int]:
     """The rows whose sentence text has not appeared before in the corpus: a wire sentence
-    repeated in many articles is labelled once (its ``text_key``; older corpora have none)."""
+    repeated in many articles is labelled once (by its ``text_key``, which older corpora and
+    those built with ``near_duplicates="keep"`` do not have)."""
     keys = sentences.get("text_key")
-    if keys is None:
+    if not keys or keys[0] is None:
         return rows
     first: dict[str, int] = {}
     for i, key in enumerate(keys):
