@@ -33,10 +33,8 @@ from stance.progress import progress_bar
 from stance.scores import check_fields, group_keys, open_scores
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
-MIN_ARTICLES = 20
 #: Fewer audit labels in a group than this and its interval says little: the row is flagged.
 MIN_AUDIT = 10
-REPLICATES = 1000
 #: Below this cross-validated macro-F1 a correction amplifies the model's noise more than it removes bias
 #: (benchmarks/estimate_simulation.py: on BASIL, macro-F1 0.36, every correction did worse than classify
 #: and count under mild shifts); such rows are flagged ``weak_model``.
@@ -54,8 +52,8 @@ METHOD_NAMES = {
 
 def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str] | None = None,
              period: str | None = None, audit: str | Path | None = None, level: float = 0.95,
-             min_articles: int = MIN_ARTICLES, method: str = quantify.DEFAULT_METHOD,
-             replicates: int = REPLICATES, seed: int = 0, model: str | Path | None = None,
+             min_articles: int = quantify.MIN_ARTICLES, method: str = quantify.DEFAULT_METHOD,
+             replicates: int = quantify.REPLICATES, seed: int = 0, model: str | Path | None = None,
              progress: bool = False) -> pd.DataFrame:
     """Estimate class shares per group of the scores directory ``scores``; write them to ``out``
     (.csv, .parquet or .json) when given, and return them as a DataFrame.

@@ -30,9 +30,14 @@ replicates of every group as a few matrix products. Three families:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import optimize, sparse, stats
+
+if TYPE_CHECKING:
+    from scipy import sparse
+# scipy (about 1 s to import) is loaded by the functions that use it, so that the command
+# line, which reads the defaults below, starts without it.
 
 EPS = 1e-12
 #: Methods without an audit, and the one chosen by measurement (benchmarks/estimate_simulation.py).
@@ -40,6 +45,10 @@ METHODS = ("em", "pacc", "acc", "pcc", "cc")
 DEFAULT_METHOD = "em"
 #: Below this many audited sentences in (or out of) a class, a normal interval is not trusted alone.
 FEW_EVENTS = 5
+#: Article bootstrap resamples, and the fewest articles in a group for its interval to be trusted
+#: (fewer and the row is flagged ``few_articles``).
+REPLICATES = 1000
+MIN_ARTICLES = 20
 
 
 # ---------------------------------------------------------------- calibration
@@ -81,6 +90,8 @@ def fit_calibration(proba: np.ndarray, y: np.ndarray) -> Calibration:
         grad_b = residual.sum(axis=0)[1:]
         return nll, np.r_[grad_t, grad_b]
 
+    from scipy import optimize
+
     start = np.r_[1.0, np.zeros(k - 1)]
     bounds = [(0.05, 20.0)] + [(-30.0, 30.0)] * (k - 1)
     fitted = optimize.minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
@@ -91,6 +102,8 @@ def fit_calibration(proba: np.ndarray, y: np.ndarray) -> Calibration:
 
 def group_matrix(codes: np.ndarray, n_groups: int) -> sparse.csr_matrix:
     """A (groups, n) 0/1 matrix: row g sums the rows of group g."""
+    from scipy import sparse
+
     n = len(codes)
     return sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_groups, n))
 
@@ -329,6 +342,8 @@ def audit_share(f_total: float, population: int, y: np.ndarray, f: np.ndarray, i
     estimate = (lam * f_total + residual_total) / population
     variance = max(a - 2 * lam * b + lam ** 2 * c, 0.0) / population ** 2
     n_domain = int(in_domain.sum())
+    from scipy import stats
+
     t = stats.t.ppf(0.5 + level / 2, max(n_domain - 1, 1))
     half = t * np.sqrt(variance)
     low, high = max(estimate - half, 0.0), min(estimate + half, 1.0)
@@ -374,6 +389,8 @@ def weighted_proportion(hits: np.ndarray, weights: np.ndarray, level: float = 0.
         return float("nan"), float("nan"), float("nan")
     p = float((weights * hits).sum() / total)
     n_eff = total ** 2 / (weights ** 2).sum()
+    from scipy import stats
+
     z = stats.norm.ppf(0.5 + level / 2)
     centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
     half = z * np.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff ** 2)) / (1 + z * z / n_eff)

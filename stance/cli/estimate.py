@@ -6,9 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from stance.cli._app import app
-from stance.estimate import MIN_ARTICLES, REPLICATES
 from stance.progress import stderr
-from stance.quantify import DEFAULT_METHOD, METHODS
+from stance.quantify import DEFAULT_METHOD, METHODS, MIN_ARTICLES, REPLICATES
 
 
 @app.command("estimate")
