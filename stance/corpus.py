@@ -94,8 +94,9 @@ class CorpusResult:
         c = self.counts
         return (f"{c.kept:,} articles ({c.sentences:,} sentences) written to {self.out}; "
                 f"{c.duplicates:,} duplicates dropped, {c.rejected:,} rejected, of {c.read:,} read; "
-                f"{c.near_duplicates:,} near-duplicates of {c.near_duplicate_clusters:,} stories "
-                f"{'dropped' if self.near_duplicates == 'drop' else 'marked'}"
+                + ("near-duplicates not looked for" if self.near_duplicates == "keep" else
+                   f"{c.near_duplicates:,} near-duplicates of {c.near_duplicate_clusters:,} stories "
+                   f"{'dropped' if self.near_duplicates == 'drop' else 'marked'}")
                 + (f"; {c.dates_unread:,} dates could not be read" if c.dates_unread else ""))
 
 
@@ -328,8 +329,8 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
                     rejects.add(rejected)
                 keep = seen.keep_new(result, counts, rejects)
                 article_table, sentence_table = _only(result.articles, result.sentences, keep)
-                signatures = result.signatures[np.asarray(keep, bool)] if result.signatures is not None else None
-                article_table, sentence_table = clusters.name(article_table, sentence_table, signatures, counts)
+                minhashes = result.signatures[np.asarray(keep, bool)] if result.signatures is not None else None
+                article_table, sentence_table = clusters.name(article_table, sentence_table, minhashes, counts)
                 article_writer.write_table(article_table)
                 sentence_writer.write_table(sentence_table)
                 counts.kept += article_table.num_rows

@@ -59,6 +59,8 @@ def fetch(urls: str | Path, out: str | Path, *, url_field: str = "url", id_field
           workers: int = 8, progress: bool = False) -> FetchResult:
     """Fetch every URL of the list ``urls`` (CSV, JSONL or parquet) into ``out``."""
     started = time.perf_counter()
+    if rate <= 0:
+        raise StanceError("{rate}: requests a second per host must be above 0", rate=rate)
     urls, out = Path(urls), Path(out)
     listed = _read_list(urls, url_field, id_field)
     log = out / ".fetch" / "outcomes.jsonl"
@@ -71,7 +73,8 @@ def fetch(urls: str | Path, out: str | Path, *, url_field: str = "url", id_field
         by_host[urlsplit(row["url"]).netloc].append(row)
     fetched = failed = 0
     lock = threading.Lock()
-    with open(out / "articles.jsonl", "a", encoding="utf-8") as articles, open(log, "a", encoding="utf-8") as outcomes, \
+    with fetcher.client, open(out / "articles.jsonl", "a", encoding="utf-8") as articles, \
+            open(log, "a", encoding="utf-8") as outcomes, \
             open(log.parent / "rejects.jsonl", "a", encoding="utf-8") as rejects, \
             progress_bar("corpus fetch", len(todo), enabled=progress, unit="pages") as bar, \
             ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_host)))) as pool:
@@ -94,7 +97,6 @@ def fetch(urls: str | Path, out: str | Path, *, url_field: str = "url", id_field
                     bar.advance()
         for future in as_completed([pool.submit(host_worker, rows) for rows in by_host.values()]):
             future.result()
-    fetcher.close()
     return FetchResult(out, len(listed), len(listed) - len(todo), fetched, failed, time.perf_counter() - started)
 
 
@@ -137,16 +139,11 @@ class _Fetcher:
     def __init__(self, user_agent: str, rate: float, retries: int, timeout: float) -> None:
         import httpx
 
-        if rate <= 0:
-            raise StanceError("{rate}: requests a second per host must be above 0", rate=rate)
         self.user_agent, self.interval, self.retries = user_agent, 1.0 / rate, retries
         self.client = httpx.Client(headers={"User-Agent": user_agent}, timeout=timeout, follow_redirects=True)
         self.robots: dict[str, RobotFileParser] = {}
         self.pause: dict[str, float] = {}  # per host: 1 / rate, or its Crawl-delay where longer
         self.next_at: dict[str, float] = defaultdict(float)
-
-    def close(self) -> None:
-        self.client.close()
 
     def get(self, row: dict) -> tuple[dict | None, dict]:
         """(article, outcome) for one listed URL."""

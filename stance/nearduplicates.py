@@ -27,13 +27,7 @@ _BIN_BITS = 7  # 2 ** 7 == NUM_PERM bins
 _MULTIPLIER, _MIXER = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
 _EMPTY, _BORROWED = np.uint32(0xFFFFFFFF), np.uint32(0x5BD1E995)
 _PROBES = np.random.default_rng(20211).integers(0, NUM_PERM, (NUM_PERM, 64))  # the same for every text
-
-
-def _next_full(empty: np.ndarray) -> np.ndarray:
-    """For each bin, the next full bin (circularly): where 64 probes all missed."""
-    full_at = np.where(empty, 3 * NUM_PERM, np.arange(NUM_PERM))
-    ahead = np.concatenate([full_at, full_at + NUM_PERM], axis=1)
-    return np.minimum.accumulate(ahead[:, ::-1], axis=1)[:, ::-1][:, :NUM_PERM] % NUM_PERM
+#: What corpus build does with near-duplicates, and the fewest words a text needs to be compared.
 MODES = ("keep", "mark", "drop")
 MIN_WORDS = 40
 
@@ -45,9 +39,9 @@ def signatures(texts: list[str]) -> np.ndarray:
     One-permutation hashing with optimal densification (Li, Owen and Zhang 2012;
     Shrivastava 2017): each shingle is hashed once and falls into one of ``NUM_PERM`` bins,
     each bin keeps its minimum, and an empty bin borrows from the first full bin along a
-    random probe path that is the same for every text. It is computed
-    for a whole chunk at once in numpy: 0.14 ms an article where datasketch's MinHash,
-    hashing every shingle ``NUM_PERM`` times, took 0.55 ms (benchmarks/near_duplicates.py).
+    random probe path that is the same for every text. It is computed for a whole chunk
+    at once in numpy, several times faster than datasketch's MinHash, which hashes every
+    shingle ``NUM_PERM`` times (benchmarks/near_duplicates.py).
     Words are whitespace-separated, in lower case. A text of fewer than ``MIN_WORDS``
     words gets no signature (all bins empty): its few shingles would make a noisy estimate,
     so it is compared for exact duplicates only.
@@ -81,6 +75,13 @@ def signatures(texts: list[str]) -> np.ndarray:
         found = np.where(empty, np.take_along_axis(found, source, axis=1) ^ _BORROWED, found)
     found[lengths < MIN_WORDS] = _EMPTY  # too short to compare: a few shingles make a noisy estimate
     return found
+
+
+def _next_full(empty: np.ndarray) -> np.ndarray:
+    """For each bin, the next full bin (circularly): where 64 probes all missed."""
+    full_at = np.where(empty, 3 * NUM_PERM, np.arange(NUM_PERM))
+    ahead = np.concatenate([full_at, full_at + NUM_PERM], axis=1)
+    return np.minimum.accumulate(ahead[:, ::-1], axis=1)[:, ::-1][:, :NUM_PERM] % NUM_PERM
 
 
 def text_keys(sentences: list[str]) -> pa.Array:

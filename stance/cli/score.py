@@ -54,6 +54,7 @@ def score_command(
     from stance.scoring import score
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = score(inputs, model, out, workers=workers or None, engine=engine, scheduler=scheduler,
-                   format=format, input_format=input_format, resume=resume, overwrite=overwrite, fields=fields, max_chars=max_chars,
-                   max_sentence_chars=max_sentence_chars, chunk_size=chunk_size, progress=not quiet)
+                   format=format, input_format=input_format, resume=resume, overwrite=overwrite, fields=fields,
+                   max_chars=max_chars, max_sentence_chars=max_sentence_chars, chunk_size=chunk_size,
+                   progress=not quiet)
     stderr.print(str(result), highlight=False)

@@ -37,7 +37,8 @@ def predict(studio: Studio, project: str, model: Predictor, *, progress: bool = 
         for start in range(0, len(todo), BATCH):
             batch = todo[start:start + BATCH]
             proba = model.predict_proba([t["data"]["text"] for t in batch])
-            request = [{"task": t["id"], **prediction(model.labels, proba, i, model.run_id)} for i, t in enumerate(batch)]
+            request = [{"task": t["id"], **prediction(model.labels, proba, i, model.run_id)}
+                       for i, t in enumerate(batch)]
             with errors_explained(studio, f"adding predictions to project {proj.id}"):
                 studio.client.projects.import_predictions(id=proj.id, request=request)
             bar.advance(len(batch))
