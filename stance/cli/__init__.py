@@ -5,7 +5,7 @@ import sys
 from rich.markup import escape
 
 from stance.cli import (  # noqa: F401  (registers the commands)
-    audit, corpus, demo, estimate, experiments, fetch, labels, report, score, serve, studio)
+    audit, corpus, demo, encoders, estimate, experiments, fetch, labels, report, score, serve, studio)
 from stance.cli._app import app
 from stance.errors import StanceError
 from stance.progress import stderr

@@ -27,6 +27,9 @@ audit_app = typer.Typer(help="Audit the scores: a random sample of scored senten
                         "`stance estimate --audit` gives intervals that hold whatever the model's errors.",
                         no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+encoders_app = typer.Typer(help="Sentence encoders: distil a static (model2vec) encoder for fast scoring.",
+                           no_args_is_help=True)
+app.add_typer(encoders_app, name="encoders")
 
 CONNECTION = "Label Studio connection"
 

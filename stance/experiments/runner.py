@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import shutil
 import time
@@ -25,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sklearn
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 import stance
@@ -38,6 +40,11 @@ from stance.experiments.runs import (MANIFEST, MODEL_FILE, StanceModel, aligned_
 from stance.labels.dataset import LabelledData, read_labelled
 from stance.progress import progress_bar
 from stance.schema import Schema, load_schema
+
+#: The scoring speed a run reports: at most this many of its sentences, in batches, for about this long.
+SPEED_SAMPLE = 2048
+SPEED_BATCH = 256
+SPEED_BUDGET_S = 5.0
 
 
 @dataclass
@@ -117,6 +124,7 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
             "test_data": {"path": str(held_out.path), "hash": held_out.hash, "rows": len(held_out.texts)}
             if held_out else None,
             "embeddings": {k: embeddings.stats[k] - before.get(k, 0) for k in ("encoded", "cached")},
+            "encoders": embeddings.encoder_records(model.estimators()),
             "versions": _versions(config),
             "git_commit": git_commit(),
             "files": file_hashes(staging),
@@ -174,14 +182,13 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
     n_folds = config["cv"]["folds"]
     grid = search_grid(config)
     metrics = {"config": config["name"], "dimensions": {}}
-    pipelines = {}
+    labels = {dim: schema.dimension(dim).names for dim in dims}
     columns: dict[str, list] = {"sentence_id": list(train.sentence_ids), "article_id": list(train.article_ids)}
-    test_columns = ({"sentence_id": list(held_out.sentence_ids), "article_id": list(held_out.article_ids)}
-                    if held_out else None)
+    rows: dict[str, np.ndarray] = {}
     for dim in dims:
-        names = schema.dimension(dim).names
+        names = labels[dim]
         y_all = train.labels[dim]
-        keep = np.flatnonzero(y_all >= 0)
+        keep = rows[dim] = np.flatnonzero(y_all >= 0)
         skipped = {status: int(n) for status, n in
                    zip(*np.unique(train.statuses[dim][y_all < 0], return_counts=True))}
         X, y, groups = train.texts[keep], y_all[keep], train.groups[keep]
@@ -190,7 +197,7 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
         proba = np.zeros((len(y), len(names)))
         fold_of = np.zeros(len(y), dtype=np.int64)
         chosen = []
-        with warnings.catch_warnings(), progress_bar(f"{dim}: {folds}-fold CV", folds + 1, enabled=progress,
+        with warnings.catch_warnings(), progress_bar(f"{dim}: {folds}-fold CV", folds, enabled=progress,
                                                      unit="fits") as bar:
             warnings.filterwarnings("ignore", message=".*least populated class.*")
             for k, (tr, te) in enumerate(splitter.split(X, y, groups)):
@@ -199,24 +206,97 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
                 fold_of[te] = k
                 chosen.append(params)
                 bar.advance()
-            final, final_params = _fit(config, grid, X, y, groups)
-            bar.advance()
-        pipelines[dim] = final
         pred = proba.argmax(axis=1)
         entry = {"cv": {**scores(y, pred, names), "folds": folds, "skipped": skipped}}
         if grid:
-            entry["search"] = {"per_fold": chosen, "final": final_params}
+            entry["search"] = {"per_fold": chosen}
         _add_columns(columns, dim, names, keep, len(train.texts), y, pred, proba, fold_of)
-        if held_out is not None and dim in held_out.labels:
-            t_keep = np.flatnonzero(held_out.labels[dim] >= 0)
-            t_y = held_out.labels[dim][t_keep]
-            t_proba = aligned_proba(final, held_out.texts[t_keep], len(names))
-            t_pred = t_proba.argmax(axis=1)
-            entry["test"] = scores(t_y, t_pred, names)
-            _add_columns(test_columns, dim, names, t_keep, len(held_out.texts), t_y, t_pred, t_proba, None)
         metrics["dimensions"][dim] = entry
-    model = StanceModel(pipelines, {dim: schema.dimension(dim).names for dim in dims})
+    with warnings.catch_warnings(), progress_bar("final model", 1, enabled=progress, unit="fits") as bar:
+        warnings.filterwarnings("ignore", message=".*least populated class.*")
+        model, final_params = _fit_final(config, grid, train, rows, labels)
+        bar.advance()
+    if grid:
+        for dim, params in final_params.items():
+            metrics["dimensions"][dim]["search"]["final"] = params
+    test_columns = None
+    if held_out is not None:
+        test_columns = {"sentence_id": list(held_out.sentence_ids), "article_id": list(held_out.article_ids)}
+        test_proba = model.predict_proba(held_out.texts)
+        for dim in dims:
+            if dim not in held_out.labels:
+                continue
+            t_keep = np.flatnonzero(held_out.labels[dim] >= 0)
+            t_y, t_proba = held_out.labels[dim][t_keep], test_proba[dim][t_keep]
+            t_pred = t_proba.argmax(axis=1)
+            metrics["dimensions"][dim]["test"] = scores(t_y, t_pred, labels[dim])
+            _add_columns(test_columns, dim, labels[dim], t_keep, len(held_out.texts), t_y, t_pred, t_proba, None)
+    metrics["speed"] = scoring_speed(model, train.texts)
     return metrics, model, pa.table(columns), pa.table(test_columns) if test_columns else None
+
+
+def _fit_final(config, grid, train: LabelledData, rows: dict[str, np.ndarray], labels) -> tuple[StanceModel, dict]:
+    """The model a run saves. Its feature blocks are fitted once, on every labelled sentence,
+    and shared by the dimensions' heads, so scoring computes them once per sentence; each head
+    is fitted (and searched) on its own dimension's rows. A search over feature parameters may
+    choose differently per dimension, so it keeps a whole pipeline per dimension."""
+    if any(name.startswith("features__") for name in grid):
+        fitted = {dim: _fit(config, grid, train.texts[keep], train.labels[dim][keep], train.groups[keep])
+                  for dim, keep in rows.items()}
+        return (StanceModel({dim: f[0] for dim, f in fitted.items()}, labels),
+                {dim: f[1] for dim, f in fitted.items()})
+    everything = np.unique(np.concatenate(list(rows.values())))
+    template = build_pipeline(config)
+    features = template.named_steps["features"].fit(train.texts[everything])
+    X = features.transform(train.texts[everything])
+    heads, params = {}, {}
+    for dim, keep in rows.items():
+        at = np.searchsorted(everything, keep)
+        head, chosen = _fit_head(config, grid, clone(template.named_steps["model"]), X[at],
+                                 train.labels[dim][keep], train.groups[keep])
+        heads[dim], params[dim] = head, chosen
+    return StanceModel(heads, labels, features=features), params
+
+
+def _fit_head(config, grid, head, X, y, groups):
+    if not grid:
+        return head.fit(X, y), None
+    inner = min(config["search"].get("inner_folds", 3), len(np.unique(groups)))
+    search = GridSearchCV(head, {name.removeprefix("model__"): values for name, values in grid.items()},
+                          scoring=config["search"].get("scoring", "f1_macro"),
+                          cv=StratifiedGroupKFold(n_splits=inner, shuffle=True, random_state=config["seed"]),
+                          refit=True, n_jobs=1)
+    search.fit(X, y, groups=groups)
+    return search.best_estimator_, {f"model__{k}": list(v) if isinstance(v, tuple) else v
+                                    for k, v in search.best_params_.items()}
+
+
+def scoring_speed(model: StanceModel, texts, *, sample: int = SPEED_SAMPLE, budget_s: float = SPEED_BUDGET_S) -> dict:
+    """Sentences/s of the saved model over its own training sentences, as ``stance score`` computes
+    them: every feature block afresh (no cached vectors), transformer encoders through int8 ONNX.
+    Timed batch by batch until ``sample`` sentences or ``budget_s`` seconds, after one warm-up batch
+    (which loads the encoder)."""
+    texts = list(dict.fromkeys(str(t) for t in texts))[:sample]
+    backend = "onnx" if embeddings.encoder_records(model.estimators()) else None
+    if backend:
+        embeddings.use_backend(model.estimators(), backend)
+    done, seconds = 0, 0.0
+    try:
+        with embeddings.uncached():
+            model.predict_proba(texts[:SPEED_BATCH // 8])
+            for start in range(0, len(texts), SPEED_BATCH):
+                batch = texts[start:start + SPEED_BATCH]
+                began = time.perf_counter()
+                model.predict_proba(batch)
+                seconds += time.perf_counter() - began
+                done += len(batch)
+                if seconds > budget_s:
+                    break
+    finally:
+        if backend:
+            embeddings.use_backend(model.estimators(), "torch")
+    return {"sentences_per_s": round(done / seconds, 1) if seconds else None, "sentences": done,
+            "backend": backend, "cpus": os.cpu_count()}
 
 
 def _fit(config, grid, X, y, groups):
@@ -261,7 +341,12 @@ def _versions(config: dict) -> dict:
     versions = {"python": platform.python_version(), "stance": stance.__version__,
                 "scikit-learn": sklearn.__version__, "numpy": np.__version__, "joblib": joblib.__version__,
                 "pyarrow": pa.__version__}
-    if any(b["type"] == "embeddings" for b in config["features"].values()):
-        import torch
-        versions["torch"] = torch.__version__
+    kinds = {b["type"] for b in config["features"].values()}
+    packages = {"embeddings": ("torch", "sentence_transformers", "onnxruntime"), "static": ("model2vec",)}
+    for kind in kinds & set(packages):
+        for package in packages[kind]:
+            try:
+                versions[package] = __import__(package).__version__
+            except ImportError:
+                continue
     return versions

@@ -28,6 +28,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from stance.encoders import check_recorded
 from stance.errors import StanceError
 from stance.schema import Schema, load_schema
 
@@ -112,26 +113,33 @@ def git_commit() -> str | None:
 
 @dataclass
 class StanceModel:
-    """One fitted pipeline per dimension; what ``model.joblib`` holds."""
+    """What ``model.joblib`` holds: per dimension a fitted pipeline, or, when ``features``
+    is set, a head over those shared features, computed once for every dimension."""
 
     pipelines: dict[str, object]
     labels: dict[str, list[str]]
+    features: object | None = None
 
     def predict_proba(self, sentences) -> dict[str, np.ndarray]:
         """Per dimension, an (n, classes) array in the schema's class order."""
         sentences = list(sentences)
-        return {dim: aligned_proba(pipe, sentences, len(self.labels[dim])) for dim, pipe in self.pipelines.items()}
+        X = self.features.transform(sentences) if self.features is not None and sentences else sentences
+        return {dim: aligned_proba(pipe, X, len(self.labels[dim])) for dim, pipe in self.pipelines.items()}
 
     def predict(self, sentences) -> dict[str, list[str]]:
         return {dim: [self.labels[dim][i] for i in proba.argmax(axis=1)]
                 for dim, proba in self.predict_proba(sentences).items()}
 
+    def estimators(self) -> list:
+        return [*([self.features] if self.features is not None else []), *self.pipelines.values()]
 
-def aligned_proba(pipeline, texts, n_classes: int) -> np.ndarray:
+
+def aligned_proba(pipeline, X, n_classes: int) -> np.ndarray:
     """``predict_proba`` with a column for every schema class, zero for classes unseen in training."""
-    out = np.zeros((len(texts), n_classes))
-    if len(texts):
-        out[:, pipeline.classes_] = pipeline.predict_proba(texts)
+    rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    out = np.zeros((rows, n_classes))
+    if rows:
+        out[:, pipeline.classes_] = pipeline.predict_proba(X)
     return out
 
 
@@ -248,6 +256,7 @@ def load_run(ref: str | os.PathLike, schema: Schema | None = None, *, with_model
         _check_schema(path, manifest, schema or load_schema())
     run = Run(path, manifest)
     if with_model:
+        check_recorded(manifest.get("encoders") or [], path)
         data = (path / MODEL_FILE).read_bytes()
         if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
             raise RunError(f"{path / MODEL_FILE}: changed while it was being checked; refusing to load it")

@@ -1,0 +1,176 @@
+"""Transformer encoders through ONNX Runtime, int8 dynamically quantized, for scoring.
+
+The model's transformer is exported once to ONNX (torch's exporter), its weights
+quantized to int8 per channel (``onnxruntime.quantization.quantize_dynamic``), and the
+result kept under the cache directory by the model's identity. Encoding then needs
+only ONNX Runtime and the model's ``tokenizer.json``: no torch, no transformers.
+Pooling and normalisation follow the model's own sentence-transformers modules.
+
+Measured on BASIL sentences, two cores: 320 sentences/s against torch's 120, with
+cosine 0.992 to torch's vectors on average. Per-tensor quantization was as fast but
+reached only 0.956, and onnxruntime's transformer graph optimiser added nothing.
+sentence-transformers' own ONNX backend needs optimum, which does not install beside
+transformers 5; this module is its equivalent for the models it supports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+import stance.encoders
+from stance.encoders import EncoderError, EncoderFiles, quiet_transformers
+
+QUANTIZED = "model.int8.onnx"
+_POOLING = ("mean", "cls", "max")
+_sessions: dict[tuple, "OnnxEncoder"] = {}
+
+
+def onnx_encoder(files: EncoderFiles, cache_dir: Path, device: str = "cpu") -> "OnnxEncoder":
+    """The int8 encoder for ``files``, exported and quantized on first use, loaded once per process."""
+    key = (files.identity, device)
+    if key not in _sessions:
+        _sessions[key] = OnnxEncoder(files, quantized_model(files, cache_dir), device)
+    return _sessions[key]
+
+
+def quantized_model(files: EncoderFiles, cache_dir: Path) -> Path:
+    """The cached int8 ONNX file for the model, made if missing (written aside, then renamed)."""
+    target = cache_dir / "onnx" / files.identity / QUANTIZED
+    if target.is_file():
+        return target
+    layout = _layout(files.path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    full = target.with_name(f"model.{os.getpid()}.onnx")
+    partial = target.with_name(f"{QUANTIZED}.{os.getpid()}.tmp")
+    try:
+        _export(files.path / layout["transformer"], full)
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # quantize_dynamic advises pre-processing on the root logger
+        try:
+            quantize_dynamic(full, partial, weight_type=QuantType.QInt8, per_channel=True,
+                             extra_options={"DefaultTensorType": 1})  # FLOAT, for shapes the exporter left open
+        finally:
+            root.setLevel(level)
+        partial.replace(target)
+    finally:
+        full.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def _export(transformer_dir: Path, out: Path) -> None:
+    quiet_transformers()
+    import warnings
+
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(transformer_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(transformer_dir)
+    sample = tokenizer(["an example sentence", "a second, longer example sentence"], padding=True,
+                       return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs):
+            return self.inner(**dict(zip(names, inputs))).last_hidden_state
+
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "hidden"]}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LastHidden(model), tuple(sample[n] for n in names), str(out), input_names=names,
+                          output_names=["hidden"], dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def _layout(path: Path) -> dict:
+    """The transformer's subdirectory, the pooling, whether vectors are normalised, the max length."""
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EncoderError(f"{path}: cannot read modules.json ({exc})") from None
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k not in ("Normalize",) for k in kinds[2:]):
+        raise EncoderError(f"{path}: ONNX scoring supports Transformer + Pooling (+ Normalize) models, this one is "
+                           f"{' + '.join(kinds)}; score it with backend='torch'")
+    pooling_config = _json(path / modules[1]["path"] / "config.json")
+    modes = [m for m in _POOLING if pooling_config.get(f"pooling_mode_{m}_tokens" if m != "cls"
+                                                       else "pooling_mode_cls_token")]
+    if len(modes) != 1:
+        raise EncoderError(f"{path}: ONNX scoring supports one of mean, cls or max pooling; this model's pooling "
+                           f"is {pooling_config}; score it with backend='torch'")
+    transformer = path / modules[0]["path"]
+    max_length = (_json(transformer / "sentence_bert_config.json").get("max_seq_length")
+                  or _json(path / "sentence_bert_config.json").get("max_seq_length") or 512)
+    return {"transformer": modules[0]["path"], "pooling": modes[0], "normalize": "Normalize" in kinds,
+            "max_length": int(max_length)}
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+class OnnxEncoder:
+    """``encode(texts)`` like sentence-transformers, on an int8 ONNX session."""
+
+    def __init__(self, files: EncoderFiles, model_file: Path, device: str = "cpu"):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.layout = _layout(files.path)
+        transformer = files.path / self.layout["transformer"]
+        self.tokenizer = Tokenizer.from_file(str(transformer / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.layout["max_length"])
+        pad = self.tokenizer.padding or {}
+        self.tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if stance.encoders.threads:
+            options.intra_op_num_threads = stance.encoders.threads
+        providers = (["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda"
+                     else ["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(model_file), options, providers=providers)
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Vectors in the order of ``texts``; batches of similar length, so little padding is computed."""
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out: np.ndarray | None = None
+        for start in range(0, len(texts), batch_size):
+            rows = order[start:start + batch_size]
+            vectors = self._batch([texts[i] for i in rows])
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        feed = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+        hidden = self.session.run(None, {name: feed[name] for name in self.inputs})[0]
+        mask = feed["attention_mask"][..., None].astype(np.float32)
+        pooling = self.layout["pooling"]
+        if pooling == "mean":
+            vectors = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        elif pooling == "cls":
+            vectors = hidden[:, 0]
+        else:
+            vectors = np.where(mask > 0, hidden, -1e9).max(axis=1)
+        if self.layout["normalize"]:
+            vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+        return vectors.astype(np.float32, copy=False)
