@@ -268,12 +268,19 @@ def test_cli_run_list_show_compare(demo_labels, tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
         assert f"run {run_id}" in result.output
     listed = runner.invoke(app, ["experiments", "list", "--json"])
-    assert [r["run_id"] for r in json.loads(listed.output)] == ["one", "two"]
-    shown = runner.invoke(app, ["experiments", "show", "two"])
+    rows = json.loads(listed.output)
+    assert [r["run_id"] for r in rows] == ["one", "two"]
+    speeds = [r["sentences_per_s"] for r in rows]
+    assert all(s > 100 for s in speeds)  # TF-IDF + logistic regression: thousands a second
+    table = runner.invoke(app, ["experiments", "list"], terminal_width=250)
+    assert "sentences/s" in table.output and f"{speeds[1]:,.0f}" in table.output
+    shown = runner.invoke(app, ["experiments", "show", "two"], terminal_width=250)
     assert shown.exit_code == 0 and "files verified" in shown.output
-    compared = runner.invoke(app, ["experiments", "compare", "one", "two", "--rounds", "50"])
+    assert f"scoring speed: {speeds[1]:,.0f} sentences/s (165 of its sentences" in shown.output
+    compared = runner.invoke(app, ["experiments", "compare", "one", "two", "--rounds", "50"], terminal_width=250)
     assert compared.exit_code == 0, compared.output
     assert "cv" in compared.output and "+0.000" in compared.output  # same config, same data: no difference
+    assert f"{speeds[0]:,.0f}" in compared.output and f"{speeds[1]:,.0f}" in compared.output
 
 
 # ---------------------------------------------------------------- signed runs

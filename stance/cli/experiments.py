@@ -72,8 +72,9 @@ def list_command(
     runs: Annotated[Optional[Path], typer.Option(help="Runs directory (default artifacts/runs).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Runs, oldest first, with their cross-validated (and test) macro-F1 per dimension."""
-    from stance.experiments.compare import run_rows
+    """Runs, oldest first, with their cross-validated (and test) macro-F1 per dimension and
+    their scoring speed (sentences/s on this machine's cores, measured at training)."""
+    from stance.experiments.compare import run_rows, speed_text
     rows = run_rows(runs)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -83,10 +84,11 @@ def list_command(
         return
     dims = list(dict.fromkeys(d for r in rows for d in r["cv_macro_f1"]))
     table = Table("run", "config", "labelled rows", *[f"{d} F1 (cv / test)" for d in dims],
-                  title="macro-F1 per dimension")
+                  "sentences/s", title="macro-F1 per dimension, and scoring speed")
     for r in rows:
         table.add_row(r["run_id"], r["config"], f"{r['rows']:,}", *[
-            _pair(r["cv_macro_f1"].get(d), r["test_macro_f1"].get(d)) for d in dims])
+            _pair(r["cv_macro_f1"].get(d), r["test_macro_f1"].get(d)) for d in dims],
+            speed_text(r["sentences_per_s"]))
     console.print(table)
 
 
@@ -105,6 +107,11 @@ def show_command(run: Annotated[str, typer.Argument(help="Run directory, run id,
     stderr.print(f"[bold]{r.run_id}[/]  ({r.path})  config {m['config_name']}, seed {m['seed']}, "
                  f"created {m['created']}, data {m['data']['path']} ({m['data']['rows']:,} rows, "
                  f"hash {m['data']['hash']}), files verified", highlight=False)
+    speed = r.metrics.get("speed")
+    if speed and speed.get("sentences_per_s"):
+        backend = f", encoders through {speed['backend']}" if speed.get("backend") else ""
+        stderr.print(f"scoring speed: {speed['sentences_per_s']:,.0f} sentences/s ({speed['sentences']:,} of its "
+                     f"sentences on {speed['cpus']} cores{backend})", highlight=False)
     for dim, metrics in r.metrics["dimensions"].items():
         for split in ("cv", "test"):
             if split not in metrics:
@@ -138,15 +145,17 @@ def compare_command(
 ) -> None:
     """Runs side by side per dimension: macro-F1, difference from the first run, and a 95%
     bootstrap interval (articles resampled) on the sentences they share: the common test set,
-    or the cross-validated predictions when they were trained on the same data."""
-    from stance.experiments.compare import compare
+    or the cross-validated predictions when they were trained on the same data. Beside them,
+    each run's scoring speed (sentences/s)."""
+    from stance.experiments.compare import compare, speed_text
     table = Table("dimension", "run", "cv macro-F1", "shared set", "n", "macro-F1 on shared",
-                  "difference", "95% interval")
+                  "difference", "95% interval", "sentences/s")
     for c in compare(runs, rounds=rounds):
         table.add_row(c.dimension, c.run_id, f"{c.cv_macro_f1:.3f}", c.shared, str(c.n) if c.n else "-",
                       f"{c.shared_macro_f1:.3f}" if c.shared_macro_f1 is not None else "-",
                       f"{c.diff:+.3f}" if c.diff is not None else "(base)" if c.n else "-",
-                      f"[{c.low:+.3f}, {c.high:+.3f}]" if c.low is not None else "")
+                      f"[{c.low:+.3f}, {c.high:+.3f}]" if c.low is not None else "",
+                      speed_text(c.sentences_per_s))
     console.print(table)
 
 

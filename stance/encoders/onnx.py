@@ -104,16 +104,19 @@ def _layout(path: Path) -> dict:
         raise EncoderError(f"{path}: ONNX scoring supports Transformer + Pooling (+ Normalize) models, this one is "
                            f"{' + '.join(kinds)}; score it with backend='torch'")
     pooling_config = _json(path / modules[1]["path"] / "config.json")
-    modes = [m for m in _POOLING if pooling_config.get(f"pooling_mode_{m}_tokens" if m != "cls"
-                                                       else "pooling_mode_cls_token")]
+    if "pooling_mode" in pooling_config:  # sentence-transformers 6 names the mode
+        modes = [pooling_config["pooling_mode"]] if pooling_config["pooling_mode"] in _POOLING else []
+    else:
+        modes = [m for m in _POOLING if pooling_config.get("pooling_mode_cls_token" if m == "cls"
+                                                           else f"pooling_mode_{m}_tokens")]
     if len(modes) != 1:
         raise EncoderError(f"{path}: ONNX scoring supports one of mean, cls or max pooling; this model's pooling "
                            f"is {pooling_config}; score it with backend='torch'")
     transformer = path / modules[0]["path"]
     max_length = (_json(transformer / "sentence_bert_config.json").get("max_seq_length")
-                  or _json(path / "sentence_bert_config.json").get("max_seq_length") or 512)
+                  or _json(transformer / "tokenizer_config.json").get("model_max_length") or 512)
     return {"transformer": modules[0]["path"], "pooling": modes[0], "normalize": "Normalize" in kinds,
-            "max_length": int(max_length)}
+            "max_length": min(int(max_length), 8192)}  # some tokenizers say 1e30 for "no limit"
 
 
 def _json(path: Path) -> dict:

