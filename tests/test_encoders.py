@@ -174,3 +174,15 @@ def test_three_dimensions_share_one_featurisation_when_scoring(demo_labels, tmp_
     searched = run(EXPERIMENTS / "default.toml", demo_labels, out=tmp_path / "runs", report=False,
                    overrides={"search": {"features.word.min_df": [1, 2]}, "cv.folds": 2})
     assert load_run(searched.path).model.features is None  # feature parameters searched per dimension
+
+
+def test_static_vectors_equal_model2vecs_own(static_dir):
+    from model2vec import StaticModel
+
+    from stance.experiments.embeddings import StaticEmbedder
+    texts = [*DEMO_SENTENCES, "", "Xi", "word " * 700]  # empty, one token, past the 512-token cut
+    ours = StaticEmbedder(str(static_dir)).fit(texts)
+    expected = StaticModel.from_pretrained(str(static_dir)).encode(texts, use_multiprocessing=False)
+    assert np.allclose(ours.transform(texts), expected, atol=1e-5)
+    import pickle
+    assert "_vectors" not in pickle.loads(pickle.dumps(ours)).__dict__
