@@ -113,10 +113,18 @@ def write_labelled(path: Path, sentences: int, seed: int = 0, per_article: int =
 
 def default_run(work: Path):
     """The default config trained on 10,000 labelled news-like sentences under ``work`` (reused when there)."""
+    return trained_run(work, "default")
+
+
+def trained_run(work: Path, config: str, sentences: int = 10_000, overrides: dict | None = None):
+    """The shipped ``config`` trained on ``sentences`` labelled news-like sentences under ``work``
+    (reused when there)."""
     from stance.experiments import run
     from stance.labels.importer import import_labels
 
-    table = write_labelled(work / "labelled.jsonl", 10_000, seed=1)
-    import_labels(table, work / "labelled", id_field="sentence_id", article_field="article_id")
-    return run(Path(__file__).resolve().parents[1] / "experiments" / "default.toml", work / "labelled",
-               out=work / "runs", reuse=True, report=False)
+    labelled = work / f"labelled-{sentences}"
+    if not labelled.exists():
+        table = write_labelled(work / f"labelled-{sentences}.jsonl", sentences, seed=1)
+        import_labels(table, labelled, id_field="sentence_id", article_field="article_id")
+    return run(Path(__file__).resolve().parents[1] / "experiments" / f"{config}.toml", labelled,
+               out=work / "runs", reuse=True, report=False, overrides=overrides)
