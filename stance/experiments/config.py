@@ -6,7 +6,7 @@ seed = 13
 dimensions = []            # empty: every schema dimension the data carries
 
 [features.word]            # one table per feature block; several are joined side by side
-type = "tfidf"             # tfidf | hashing | embeddings | static; other keys go to the transformer
+type = "tfidf"             # tfidf | hashing | embeddings | static | finetuned; other keys go to the transformer
 ngram_range = [1, 2]
 
 [model]
@@ -37,9 +37,9 @@ import tomli_w
 
 from stance.errors import StanceError
 
-FEATURE_TYPES = ("tfidf", "hashing", "embeddings", "static")
+FEATURE_TYPES = ("tfidf", "hashing", "embeddings", "static", "finetuned")
 #: Feature types whose values can be negative (dense vectors from an encoder).
-DENSE_TYPES = ("embeddings", "static")
+DENSE_TYPES = ("embeddings", "static", "finetuned")
 MODEL_TYPES = ("logreg", "linear_svm", "sgd", "complement_nb")
 DEFAULTS = {"seed": 13, "dimensions": [], "cv": {"folds": 5}}
 

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from stance.encoders import BACKENDS, DEFAULT_MODEL, EncoderError, locate, resolve_device, sentence_transformer
 from stance.encoders.cache import EmbeddingCache, default_cache_dir, stats
 from stance.encoders.static import DIMENSIONS, load_static
+from stance.experiments.finetune import FinetunedEncoder
 from stance.progress import progress_bar
 
 #: model2vec's own cut: a sentence's first 512 tokens.
@@ -190,14 +191,25 @@ def feature_blocks(estimator) -> list:
     return found
 
 
+def transformer_encoders(estimators) -> list:
+    """The transformer encoders (frozen or fine-tuned) inside ``estimators``: those with a backend."""
+    return [block for estimator in estimators for block in feature_blocks(estimator)
+            if isinstance(block, (SentenceEmbedder, FinetunedEncoder))]
+
+
 def use_backend(estimators, backend: str) -> None:
     """Set the encoding backend of every transformer encoder inside ``estimators``."""
     if backend not in BACKENDS:
         raise EncoderError(f"backend {backend!r}: must be one of {', '.join(BACKENDS)}")
-    for estimator in estimators:
-        for block in feature_blocks(estimator):
-            if isinstance(block, SentenceEmbedder):
-                block.backend = backend
+    for block in transformer_encoders(estimators):
+        block.backend = backend
+
+
+def show_progress(estimator, progress: bool) -> None:
+    """Let the slow blocks inside ``estimator`` (fine-tuning) draw their own progress bars."""
+    for block in feature_blocks(estimator):
+        if isinstance(block, FinetunedEncoder):
+            block.progress = progress
 
 
 def encoder_records(estimators) -> list[dict]:

@@ -54,6 +54,9 @@ def _feature(kind: str, params: dict, where: str):
             vectorizer = HashingVectorizer(**{"alternate_sign": False, "n_features": 2**20,
                                               "strip_accents": "unicode", **params})
             return make_pipeline(vectorizer, TfidfTransformer(sublinear_tf=True)) if idf else vectorizer
+        if kind == "finetuned":
+            from stance.experiments.finetune import FinetunedEncoder
+            return FinetunedEncoder(**params)
         from stance.experiments.embeddings import SentenceEmbedder, StaticEmbedder
         return (StaticEmbedder if kind == "static" else SentenceEmbedder)(**params)
     except TypeError as exc:

@@ -34,6 +34,7 @@ from stance.encoders import EncoderError
 from stance.errors import StanceError
 from stance.experiments import embeddings
 from stance.experiments.config import config_hash, dump_config, load_config
+from stance.experiments.finetune import check_enough_to_finetune, encoders_saved_in
 from stance.experiments.metrics import scores
 from stance.experiments.pipeline import build_pipeline, search_grid
 from stance.experiments.runs import (MANIFEST, MODEL_FILE, StanceModel, aligned_proba, file_hashes, git_commit,
@@ -82,6 +83,8 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
     train = read_labelled(data, schema)
     held_out = read_labelled(test, schema) if test else None
     dims, skipped_dims = select_dimensions(config, train, schema)
+    for dim in dims:
+        check_enough_to_finetune(config, int((train.labels[dim] >= 0).sum()), config["cv"]["folds"], str(train.path))
     chash = config_hash(config)
     if reuse:
         for existing in reversed(list_run_dirs(root)):
@@ -104,7 +107,8 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
         if skipped_dims:
             metrics["skipped_dimensions"] = skipped_dims
         (staging / "config.toml").write_text(dump_config(config), encoding="utf-8")
-        joblib.dump(model, staging / MODEL_FILE)
+        with encoders_saved_in(staging):  # fine-tuned weights go beside the model, hashed in the manifest
+            joblib.dump(model, staging / MODEL_FILE)
         pq.write_table(predictions, staging / "cv_predictions.parquet")
         if test_predictions is not None:
             pq.write_table(test_predictions, staging / "test_predictions.parquet")
@@ -202,7 +206,7 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
                                                      unit="fits") as bar:
             warnings.filterwarnings("ignore", message=".*least populated class.*")
             for k, (tr, te) in enumerate(splitter.split(X, y, groups)):
-                fitted, params = _fit(config, grid, X[tr], y[tr], groups[tr])
+                fitted, params = _fit(config, grid, X[tr], y[tr], groups[tr], progress)
                 proba[te] = aligned_proba(fitted, X[te], len(names))
                 fold_of[te] = k
                 chosen.append(params)
@@ -215,7 +219,7 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
         metrics["dimensions"][dim] = entry
     with warnings.catch_warnings(), progress_bar("final model", 1, enabled=progress, unit="fits") as bar:
         warnings.filterwarnings("ignore", message=".*least populated class.*")
-        model, final_params = _fit_final(config, grid, train, rows, labels)
+        model, final_params = _fit_final(config, grid, train, rows, labels, progress)
         bar.advance()
     if grid:
         for dim, params in final_params.items():
@@ -236,20 +240,24 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
     return metrics, model, pa.table(columns), pa.table(test_columns) if test_columns else None
 
 
-def _fit_final(config, grid, train: LabelledData, rows: dict[str, np.ndarray], labels) -> tuple[StanceModel, dict]:
+def _fit_final(config, grid, train: LabelledData, rows: dict[str, np.ndarray], labels,
+               progress: bool = False) -> tuple[StanceModel, dict]:
     """The model a run saves. Its feature blocks are fitted once, on every labelled sentence,
     and shared by the dimensions' heads, so scoring computes them once per sentence; each head
     is fitted (and searched) on its own dimension's rows. A search over feature parameters may
-    choose differently per dimension, so it keeps a whole pipeline per dimension."""
+    choose differently per dimension, so it keeps a whole pipeline per dimension. A fine-tuned
+    encoder learns from every dimension's labels at once (a column each, -1 where missing)."""
     if any(name.startswith("features__") for name in grid):
-        fitted = {dim: _fit(config, grid, train.texts[keep], train.labels[dim][keep], train.groups[keep])
+        fitted = {dim: _fit(config, grid, train.texts[keep], train.labels[dim][keep], train.groups[keep], progress)
                   for dim, keep in rows.items()}
         return (StanceModel({dim: f[0] for dim, f in fitted.items()}, labels),
                 {dim: f[1] for dim, f in fitted.items()})
     everything = np.unique(np.concatenate(list(rows.values())))
     template = build_pipeline(config)
-    features = template.named_steps["features"].fit(train.texts[everything])
-    X = features.transform(train.texts[everything])
+    features = template.named_steps["features"]
+    embeddings.show_progress(features, progress)
+    X = features.fit_transform(train.texts[everything],
+                               np.column_stack([train.labels[dim][everything] for dim in rows]))
     heads, params = {}, {}
     for dim, keep in rows.items():
         at = np.searchsorted(everything, keep)
@@ -278,7 +286,7 @@ def scoring_speed(model: StanceModel, texts, *, sample: int = SPEED_SAMPLE, budg
     Timed batch by batch until ``sample`` sentences or ``budget_s`` seconds, after one warm-up batch
     (which loads the encoder)."""
     texts = list(dict.fromkeys(str(t) for t in texts))[:sample]
-    backend = "onnx" if embeddings.encoder_records(model.estimators()) else None
+    backend = "onnx" if embeddings.transformer_encoders(model.estimators()) else None
     try:
         done, seconds = _time_batches(model, texts, backend, budget_s)
     except EncoderError:  # an encoder ONNX cannot run (its error says so when scoring): torch, as scoring must
@@ -309,8 +317,9 @@ def _time_batches(model: StanceModel, texts: list[str], backend: str | None, bud
     return done, seconds
 
 
-def _fit(config, grid, X, y, groups):
+def _fit(config, grid, X, y, groups, progress: bool = False):
     pipeline = build_pipeline(config)
+    embeddings.show_progress(pipeline, progress)
     if not grid:
         return pipeline.fit(X, y), None
     inner = min(config["search"].get("inner_folds", 3), len(np.unique(groups)))
@@ -352,7 +361,8 @@ def _versions(config: dict) -> dict:
                 "scikit-learn": sklearn.__version__, "numpy": np.__version__, "joblib": joblib.__version__,
                 "pyarrow": pa.__version__}
     kinds = {b["type"] for b in config["features"].values()}
-    packages = {"embeddings": ("torch", "sentence_transformers", "onnxruntime"), "static": ("model2vec",)}
+    transformer = ("torch", "sentence_transformers", "transformers", "onnxruntime")
+    packages = {"embeddings": transformer, "finetuned": transformer, "static": ("model2vec",)}
     for kind in kinds & set(packages):
         for package in packages[kind]:
             try:

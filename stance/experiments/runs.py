@@ -30,6 +30,7 @@ import numpy as np
 
 from stance.encoders import check_recorded
 from stance.errors import StanceError
+from stance.experiments.finetune import encoders_loaded_from
 from stance.schema import Schema, load_schema
 
 DEFAULT_RUNS_DIR = Path("artifacts/runs")
@@ -260,7 +261,8 @@ def load_run(ref: str | os.PathLike, schema: Schema | None = None, *, with_model
         data = (path / MODEL_FILE).read_bytes()
         if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
             raise RunError(f"{path / MODEL_FILE}: changed while it was being checked; refusing to load it")
-        run.model = joblib.load(io.BytesIO(data))
+        with encoders_loaded_from(path):
+            run.model = joblib.load(io.BytesIO(data))
     return run
 
 
