@@ -152,6 +152,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     workers = workers or default_workers()
     job = Job(str(run.path.resolve()), str(out / "parts"), fields, max_chars, max_sentence_chars,
               format, backend, max(1, (os.cpu_count() or 1) // workers))
+    use_backend(run.model.estimators(), backend, prepare=True)  # an ONNX export happens here, not in every worker
     _loaded[job.run_path] = run.model  # forked workers inherit it; Dask workers load their own
     started = time.perf_counter()
     counts = ScoreCounts()

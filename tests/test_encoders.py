@@ -211,6 +211,7 @@ def test_a_finetuned_run_saves_its_weights_in_the_run_and_scores_with_them(demo_
     loaded = load_run(trained.path).model
     encoder = loaded.features.transformer_list[0][1]
     assert encoder.path_ == weights and encoder.steps_ == 3  # 0.25 of an epoch of 165 sentences, 16 a batch
+    assert trained.metrics["speed"]["backend"] == "onnx"  # timed from the saved weights, as scoring runs them
     base = locate(DEFAULT_MODEL)
     assert locate(weights).identity != base.identity  # the weights moved
     result = score([demo_articles], trained.path, tmp_path / "scores", workers=1)

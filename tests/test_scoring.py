@@ -226,7 +226,7 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     assert embeddings.stats["encoded"] == before  # the demo sentences were encoded in training: cache hits
     result = score([DEMO], trained.path, tmp_path / "onnx", workers=1)
     assert embeddings.stats["encoded"] == before + 165  # int8 vectors are cached apart from torch's
-    assert list((tmp_path / "cache" / "onnx").glob("*/model.int8.onnx"))
+    assert list((tmp_path / "cache" / "onnx").glob("*/model.int8-*.onnx"))
     torch_labels = pd.read_parquet(tmp_path / "torch" / "sentences.parquet").set_index("sentence_id").tone
     onnx_labels = pd.read_parquet(tmp_path / "onnx" / "sentences.parquet").set_index("sentence_id").tone
     assert result.counts.sentences == reference.counts.sentences == len(onnx_labels) == 165

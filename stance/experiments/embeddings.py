@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from stance.encoders import BACKENDS, DEFAULT_MODEL, EncoderError, locate, resolve_device, sentence_transformer
 from stance.encoders.cache import EmbeddingCache, default_cache_dir, stats
+from stance.encoders.onnx import RECIPE, quantized_model
 from stance.encoders.static import DIMENSIONS, load_static
 from stance.experiments.finetune import FinetunedEncoder
 from stance.progress import progress_bar
@@ -69,7 +70,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         files = locate(self.model)
         if not _caching.get():
             return np.vstack(self._encode(files, texts)) if texts else np.zeros((0, 0), dtype=np.float32)
-        cache = EmbeddingCache(self._cache_dir(), f"{files.identity}/{self.backend}")
+        tag = f"onnx-{RECIPE}" if self.backend == "onnx" else "torch"
+        cache = EmbeddingCache(self._cache_dir(), f"{files.identity}/{tag}")
         try:
             found = cache.get(texts)
             missing = list(dict.fromkeys(t for t, v in zip(texts, found) if v is None))
@@ -88,6 +90,11 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
 
     def _cache_dir(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+    def prepare(self) -> None:
+        """Make what the backend needs (the int8 ONNX file) now, once, before workers start."""
+        if self.backend == "onnx":
+            quantized_model(locate(self.model), self._cache_dir())
 
     def _encode(self, files, texts: list[str]) -> list[np.ndarray]:
         device = resolve_device(self.device)
@@ -197,12 +204,15 @@ def transformer_encoders(estimators) -> list:
             if isinstance(block, (SentenceEmbedder, FinetunedEncoder))]
 
 
-def use_backend(estimators, backend: str) -> None:
-    """Set the encoding backend of every transformer encoder inside ``estimators``."""
+def use_backend(estimators, backend: str, prepare: bool = False) -> None:
+    """Set the encoding backend of every transformer encoder inside ``estimators``; with
+    ``prepare``, also make what it needs (an ONNX export) now."""
     if backend not in BACKENDS:
         raise EncoderError(f"backend {backend!r}: must be one of {', '.join(BACKENDS)}")
     for block in transformer_encoders(estimators):
         block.backend = backend
+        if prepare:
+            block.prepare()
 
 
 def show_progress(estimator, progress: bool) -> None:

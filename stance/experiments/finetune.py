@@ -167,6 +167,12 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
         return np.asarray(model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False),
                           dtype=np.float32)
 
+    def prepare(self) -> None:
+        """Make what the backend needs (the int8 ONNX file of the saved weights) now, once."""
+        if self.backend == "onnx" and getattr(self, "model_", None) is None:
+            from stance.encoders.onnx import quantized_model
+            quantized_model(self._saved_files(), Path(self.cache_dir) if self.cache_dir else default_cache_dir())
+
     def _saved_files(self) -> EncoderFiles:
         path = getattr(self, "path_", None)
         if path is None or not (path / "modules.json").is_file():

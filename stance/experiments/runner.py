@@ -34,7 +34,7 @@ from stance.encoders import EncoderError
 from stance.errors import StanceError
 from stance.experiments import embeddings
 from stance.experiments.config import config_hash, dump_config, load_config
-from stance.experiments.finetune import check_enough_to_finetune, encoders_saved_in
+from stance.experiments.finetune import check_enough_to_finetune, encoders_loaded_from, encoders_saved_in
 from stance.experiments.metrics import scores
 from stance.experiments.pipeline import build_pipeline, search_grid
 from stance.experiments.runs import (MANIFEST, MODEL_FILE, StanceModel, aligned_proba, file_hashes, git_commit,
@@ -109,6 +109,8 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
         (staging / "config.toml").write_text(dump_config(config), encoding="utf-8")
         with encoders_saved_in(staging):  # fine-tuned weights go beside the model, hashed in the manifest
             joblib.dump(model, staging / MODEL_FILE)
+        with encoders_loaded_from(staging):  # timed as scoring will load it: fine-tuned encoders from their files
+            metrics["speed"] = scoring_speed(joblib.load(staging / MODEL_FILE), train.texts)
         pq.write_table(predictions, staging / "cv_predictions.parquet")
         if test_predictions is not None:
             pq.write_table(test_predictions, staging / "test_predictions.parquet")
@@ -236,7 +238,6 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
             t_pred = t_proba.argmax(axis=1)
             metrics["dimensions"][dim]["test"] = scores(t_y, t_pred, labels[dim])
             _add_columns(test_columns, dim, labels[dim], t_keep, len(held_out.texts), t_y, t_pred, t_proba, None)
-    metrics["speed"] = scoring_speed(model, train.texts)
     return metrics, model, pa.table(columns), pa.table(test_columns) if test_columns else None
 
 
