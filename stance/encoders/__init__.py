@@ -129,12 +129,16 @@ def identity(path: Path) -> str:
     return _identities[stamp]
 
 
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` is a GPU when torch sees one (CUDA, then Apple's MPS), else the CPU."""
+def resolve_device(device: str = "auto", backend: str = "torch") -> str:
+    """``auto`` is a GPU when the backend sees one (torch: CUDA, then Apple's MPS; ONNX Runtime:
+    CUDA), else the CPU. ONNX scoring never imports torch for this."""
     if device not in DEVICES:
         raise EncoderError(f"device {device!r}: must be one of {', '.join(DEVICES)}")
     if device != "auto":
         return device
+    if backend == "onnx":
+        import onnxruntime
+        return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
     import torch
     if torch.cuda.is_available():
         return "cuda"

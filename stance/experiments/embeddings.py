@@ -97,7 +97,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
             quantized_model(locate(self.model), self._cache_dir())
 
     def _encode(self, files, texts: list[str]) -> list[np.ndarray]:
-        device = resolve_device(self.device)
+        device = resolve_device(self.device, self.backend)
         if self.backend == "onnx":
             from stance.encoders.onnx import onnx_encoder
             encode = onnx_encoder(files, self._cache_dir(), device).encode

@@ -162,7 +162,7 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
             if self.backend == "onnx":
                 from stance.encoders.onnx import onnx_encoder
                 cache_dir = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
-                return onnx_encoder(files, cache_dir, resolve_device(self.device)).encode(texts)
+                return onnx_encoder(files, cache_dir, resolve_device(self.device, "onnx")).encode(texts)
             model = sentence_transformer(files, resolve_device(self.device))
         return np.asarray(model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False),
                           dtype=np.float32)
