@@ -99,7 +99,8 @@ def main() -> None:
         r = results[name]
         print(f"{name:<14} macro-F1 {r['macro_f1']:.3f}  (neg {r['per_class_f1']['negative']:.2f} / none "
               f"{r['per_class_f1']['none']:.2f} / pos {r['per_class_f1']['positive']:.2f})  "
-              f"scores {r['sentences_per_s'] or 0:>9,.0f} sentences/s{' (' + r['backend'] + ')' if r['backend'] else ''}"
+              f"scores {r['sentences_per_s'] or 0:>9,.0f} sentences/s"
+              f"{' (' + r['backend'] + ')' if r['backend'] else ''}"
               f"  CV {r['cv_seconds']:.0f} s", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -134,9 +134,9 @@ def shipped_agreement(texts: list[str], labels: list[str], half: int) -> float:
     return float(np.mean(pipeline.predict(test) == from_torch))
 
 
-def score_rate(run_path: Path, inputs: Path, out: Path, workers: int, chunk_size: int = 1000) -> tuple[float, int]:
+def score_rate(run_path: Path, inputs: Path, out: Path, workers: int) -> tuple[float, int]:
     command = [sys.executable, "-m", "stance", "score", str(inputs), "--model", str(run_path), "--out", str(out),
-               "--workers", str(workers), "--overwrite", "--quiet", "--chunk-size", str(chunk_size)]
+               "--workers", str(workers), "--overwrite", "--quiet"]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     elapsed = time.perf_counter() - started
@@ -177,10 +177,10 @@ def transformer_end_to_end(work: Path) -> None:
     rates = []
     for _ in range(3):
         (work / "cache" / "embeddings.sqlite").unlink(missing_ok=True)  # encode afresh, as on a new corpus
-        rates.append(score_rate(run.path, articles, work / "scores-transformer", 2, chunk_size=25)[0])
+        rates.append(score_rate(run.path, articles, work / "scores-transformer", 2)[0])
     print(f"[transformer] BASIL's 300 articles, {len(texts):,} sentences ({len(unique):,} different): bare int8 "
           f"encoder, 2 threads, {bare:,.0f}/s (runs {', '.join(f'{r:,.0f}' for r in bare_runs)}); stance score "
-          f"with MiniLM + TF-IDF, 3 dimensions, 2 workers, 25 articles a part {max(rates):,.0f}/s (runs "
+          f"with MiniLM + TF-IDF, 3 dimensions, 2 workers, default parts {max(rates):,.0f}/s (runs "
           f"{', '.join(f'{r:,.0f}' for r in rates)}); ratio {max(rates) / bare:.2f} (target >= 0.8)", flush=True)
 
 

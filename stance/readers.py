@@ -38,6 +38,9 @@ _KIND = {TEXT_SUFFIXES: "text", HTML_SUFFIXES: "html", DOCX_SUFFIXES: "docx"}
 _BATCH_ROWS = 1000
 #: Records per chunk: the unit of work sent to a worker (and, in ``score``, of resuming).
 CHUNK_RECORDS = 1000
+#: Articles per part when scoring with a transformer encoder (about 300 sentences/s a core): small
+#: enough that every worker gets parts of a small job.
+TRANSFORMER_CHUNK = 50
 #: Pages and exports per chunk: extraction costs milliseconds a page, so smaller chunks
 #: keep every worker busy to the end.
 PAGE_CHUNK = 64

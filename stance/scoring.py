@@ -37,12 +37,13 @@ from stance import __version__, encoders
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.encoders import BACKENDS
 from stance.errors import StanceError
-from stance.experiments.embeddings import use_backend
+from stance.experiments.embeddings import transformer_encoders, use_backend
 from stance.experiments.runs import MODEL_FILE, load_run
 from stance.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar
-from stance.readers import CHUNK_RECORDS, INPUT_FORMATS, Chunk, FieldMap, Rejected, find_inputs, read_chunks
+from stance.readers import (CHUNK_RECORDS, INPUT_FORMATS, TRANSFORMER_CHUNK, Chunk, FieldMap, Rejected, find_inputs,
+                            read_chunks)
 
 FORMATS = ("parquet", "jsonl", "csv")
 ENGINES = ("local", "dask")
@@ -112,7 +113,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
           workers: int | None = None, engine: str = "local", scheduler: str | None = None,
           format: str = "parquet", resume: bool = False, overwrite: bool = False,
           fields: FieldMap | dict | None = None, max_chars: int = MAX_ARTICLE_CHARS,
-          max_sentence_chars: int = MAX_SENTENCE_CHARS, chunk_size: int = CHUNK_RECORDS,
+          max_sentence_chars: int = MAX_SENTENCE_CHARS, chunk_size: int | None = None,
           input_format: str = "auto", backend: str = "onnx", progress: bool = False) -> ScoreResult:
     """Score ``inputs`` with the run ``model`` into ``out``; see the module docstring.
 
@@ -124,6 +125,8 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
 
     ``chunk_size`` is the number of articles per part (sentence tables use ten times
     as many rows): the unit of parallel work, of memory, and of what a resume keeps.
+    By default 1,000, or 50 for a model with a transformer encoder, whose parts take
+    a hundred times longer: with big parts a small job would keep only one worker busy.
     """
     if format not in FORMATS:
         raise StanceError(f"{{format}}: must be one of {', '.join(FORMATS)}", format=format)
@@ -136,6 +139,8 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     fields = FieldMap.of(fields)
     inputs = [Path(p) for p in inputs]
     run = load_run(model)  # files and schema checked before any work
+    if chunk_size is None:
+        chunk_size = TRANSFORMER_CHUNK if transformer_encoders(run.model.estimators()) else CHUNK_RECORDS
     sources = [source for item in inputs for source in _sources(item)]
     files = find_inputs(sources)
     if not files:

@@ -230,6 +230,8 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     torch_labels = pd.read_parquet(tmp_path / "torch" / "sentences.parquet").set_index("sentence_id").tone
     onnx_labels = pd.read_parquet(tmp_path / "onnx" / "sentences.parquet").set_index("sentence_id").tone
     assert result.counts.sentences == reference.counts.sentences == len(onnx_labels) == 165
+    from stance.readers import TRANSFORMER_CHUNK
+    assert json.loads((tmp_path / "onnx" / "manifest.json").read_text())["state"]["chunk_size"] == TRANSFORMER_CHUNK
     assert set(onnx_labels) <= {"conciliatory", "adversarial", "neutral"}
     assert (onnx_labels == torch_labels.loc[onnx_labels.index]).mean() >= 0.99
     with pytest.raises(StanceError, match="backend='tensorflow'"):

@@ -9,7 +9,7 @@ from stance.cli._app import (DateField, IdField, MaxChars, MaxSentenceChars, Sou
                              UrlField, AuthorField, app)
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
 from stance.progress import stderr
-from stance.readers import CHUNK_RECORDS, FieldMap
+from stance.readers import CHUNK_RECORDS, TRANSFORMER_CHUNK, FieldMap
 
 
 @app.command("score")
@@ -42,7 +42,9 @@ def score_command(
     author_field: AuthorField = "author",
     max_chars: MaxChars = MAX_ARTICLE_CHARS,
     max_sentence_chars: MaxSentenceChars = MAX_SENTENCE_CHARS,
-    chunk_size: Annotated[int, typer.Option(help="Articles per part: the unit of work and of resuming.")] = CHUNK_RECORDS,
+    chunk_size: Annotated[int, typer.Option(
+        help=f"Articles per part: the unit of work and of resuming (0: {CHUNK_RECORDS:,}, or {TRANSFORMER_CHUNK} for a "
+             "model with a transformer encoder, so that every worker has parts).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score every sentence on every dimension, and every article as a whole.
@@ -58,6 +60,6 @@ def score_command(
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = score(inputs, model, out, workers=workers or None, engine=engine, scheduler=scheduler,
                    format=format, input_format=input_format, resume=resume, overwrite=overwrite, fields=fields,
-                   max_chars=max_chars, max_sentence_chars=max_sentence_chars, chunk_size=chunk_size,
+                   max_chars=max_chars, max_sentence_chars=max_sentence_chars, chunk_size=chunk_size or None,
                    backend=backend, progress=not quiet)
     stderr.print(str(result), highlight=False)
