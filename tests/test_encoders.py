@@ -242,3 +242,14 @@ def test_finetuning_stops_early_when_its_time_is_up(tmp_path):
     encoder = FinetunedEncoder(epochs=3, max_length=16, max_minutes=1e-9).fit(texts, [0, 1, 2, 1] * 20)
     assert encoder.stopped_early_ and encoder.steps_ == 1
     assert encoder.transform(texts[:3]).shape == (3, 384)
+
+
+def test_an_embedder_pickled_before_devices_and_backends_loads_with_the_defaults(tmp_path):
+    import pickle
+
+    from stance.experiments.embeddings import SentenceEmbedder
+    old = SentenceEmbedder(cache_dir=str(tmp_path))
+    del old.device, old.backend  # what a run saved by stance 0.1 before this change holds
+    loaded = pickle.loads(pickle.dumps(old))
+    assert (loaded.device, loaded.backend) == ("auto", "torch")
+    assert loaded.transform(DEMO_SENTENCES[:2]).shape == (2, 384)

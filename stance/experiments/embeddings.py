@@ -88,6 +88,10 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
             return np.zeros((0, 0), dtype=np.float32)
         return np.vstack(found).astype(np.float32, copy=False)
 
+    def __setstate__(self, state):
+        # runs saved before encoders had a device and a backend load with the defaults
+        super().__setstate__({"device": "auto", "backend": "torch", **state})
+
     def _cache_dir(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
 
