@@ -318,14 +318,15 @@ _loaded: dict[str, object] = {}
 
 
 def _model(job: Job):
-    """The run's model, once per worker process (checked against its manifest when loaded here),
-    its encoders set to the job's backend and share of the cores."""
+    """The run's model, once per worker process (checked against its manifest when loaded here;
+    :func:`score` hands forked workers its own, backend already set), its encoders given the
+    job's share of the cores."""
     if job.run_path not in _loaded:
-        _loaded[job.run_path] = load_run(job.run_path, check_schema=False).model
-    model = _loaded[job.run_path]
+        model = load_run(job.run_path, check_schema=False).model
+        use_backend(model.estimators(), job.backend)
+        _loaded[job.run_path] = model
     encoders.threads = job.threads
-    use_backend(model.estimators(), job.backend)
-    return model
+    return _loaded[job.run_path]
 
 
 def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:

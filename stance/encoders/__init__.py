@@ -25,6 +25,7 @@ BACKENDS = ("torch", "onnx")
 #: Files that describe a model without changing what it computes.
 _NOT_IDENTITY = {"README.md", ".gitattributes"}
 _identities: dict[tuple, str] = {}
+_transformers: dict[tuple, object] = {}
 #: Threads one encoder may use; scoring workers share the machine's cores (None: the library's default).
 threads: int | None = None
 
@@ -44,7 +45,7 @@ class EncoderFiles:
     @property
     def kind(self) -> str:
         """``static`` for a model2vec model, ``transformer`` for any other sentence-transformers model."""
-        return "static" if _read_json(self.path / "config.json").get("model_type") == "model2vec" \
+        return "static" if read_json(self.path / "config.json").get("model_type") == "model2vec" \
             else "transformer"
 
 
@@ -102,8 +103,8 @@ def _from_hub(name: str) -> Path:
         pass
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     if offline:
-        raise EncoderError(f"{name}: not in the local cache and the hub is switched off (HF_HUB_OFFLINE): "
-                           "give a local model directory, or unset HF_HUB_OFFLINE to download it")
+        raise EncoderError(f"{name}: not in the local cache and no network (HF_HUB_OFFLINE is set): give a local "
+                           "model directory, or unset HF_HUB_OFFLINE to download it")
     try:
         return Path(snapshot_download(name))
     except LocalEntryNotFoundError as exc:
@@ -160,7 +161,8 @@ def check_recorded(recorded: list[dict], where: Path) -> None:
                                "the encoder's files")
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path``; empty when the file is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -170,9 +172,6 @@ def _read_json(path: Path) -> dict:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-_transformers: dict[tuple, object] = {}
 
 
 def sentence_transformer(files: EncoderFiles, device: str = "cpu"):
@@ -194,3 +193,4 @@ def sentence_transformer(files: EncoderFiles, device: str = "cpu"):
             raise EncoderError(f"{files.path}: cannot load it as a sentence-transformers model: "
                                f"{_first_line(exc)}") from None
     return _transformers[key]
+

@@ -30,6 +30,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stance"
 
 
+def cache_location(directory: str | os.PathLike | None) -> Path:
+    """``directory`` if given, else :func:`default_cache_dir`: what an encoder's ``cache_dir=None`` means."""
+    return Path(directory) if directory else default_cache_dir()
+
+
 class EmbeddingCache:
     """Vectors by (encoder key, sha256 of text) in one SQLite file, safe for several processes."""
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import stance.encoders
-from stance.encoders import EncoderError, EncoderFiles, quiet_transformers
+from stance.encoders import EncoderError, EncoderFiles, quiet_transformers, read_json
 
 #: Bumped when the export or quantization changes, so that cached files and vectors of an older recipe are not reused.
 RECIPE = "int8-r1"
@@ -108,7 +108,7 @@ def _layout(path: Path) -> dict:
     if kinds[:2] != ["Transformer", "Pooling"] or any(k not in ("Normalize",) for k in kinds[2:]):
         raise EncoderError(f"{path}: ONNX scoring supports Transformer + Pooling (+ Normalize) models, this one is "
                            f"{' + '.join(kinds)}; score it with backend='torch'")
-    pooling_config = _json(path / modules[1]["path"] / "config.json")
+    pooling_config = read_json(path / modules[1]["path"] / "config.json")
     if "pooling_mode" in pooling_config:  # sentence-transformers 6 names the mode
         modes = [pooling_config["pooling_mode"]] if pooling_config["pooling_mode"] in _POOLING else []
     else:
@@ -118,17 +118,10 @@ def _layout(path: Path) -> dict:
         raise EncoderError(f"{path}: ONNX scoring supports one of mean, cls or max pooling; this model's pooling "
                            f"is {pooling_config}; score it with backend='torch'")
     transformer = path / modules[0]["path"]
-    max_length = (_json(transformer / "sentence_bert_config.json").get("max_seq_length")
-                  or _json(transformer / "tokenizer_config.json").get("model_max_length") or 512)
+    max_length = (read_json(transformer / "sentence_bert_config.json").get("max_seq_length")
+                  or read_json(transformer / "tokenizer_config.json").get("model_max_length") or 512)
     return {"transformer": modules[0]["path"], "pooling": modes[0], "normalize": "Normalize" in kinds,
             "max_length": min(int(max_length), 8192)}  # some tokenizers say 1e30 for "no limit"
-
-
-def _json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 class OnnxEncoder:

@@ -12,15 +12,15 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 from itertools import chain
-from pathlib import Path
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from stance.encoders import BACKENDS, DEFAULT_MODEL, EncoderError, locate, resolve_device, sentence_transformer
-from stance.encoders.cache import EmbeddingCache, default_cache_dir, stats
+from stance.encoders import BACKENDS, DEFAULT_MODEL, EncoderError, locate
+from stance.encoders.backends import batch_encoder
+from stance.encoders.cache import EmbeddingCache, cache_location, stats
 from stance.encoders.onnx import RECIPE, quantized_model
 from stance.encoders.static import DIMENSIONS, load_static
 from stance.experiments.finetune import FinetunedEncoder
@@ -71,7 +71,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         if not _caching.get():
             return np.vstack(self._encode(files, texts)) if texts else np.zeros((0, 0), dtype=np.float32)
         tag = f"onnx-{RECIPE}" if self.backend == "onnx" else "torch"
-        cache = EmbeddingCache(self._cache_dir(), f"{files.identity}/{tag}")
+        cache = EmbeddingCache(cache_location(self.cache_dir), f"{files.identity}/{tag}")
         try:
             found = cache.get(texts)
             missing = list(dict.fromkeys(t for t, v in zip(texts, found) if v is None))
@@ -92,25 +92,13 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         # runs saved before encoders had a device and a backend load with the defaults
         super().__setstate__({"device": "auto", "backend": "torch", **state})
 
-    def _cache_dir(self) -> Path:
-        return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
-
     def prepare(self) -> None:
         """Make what the backend needs (the int8 ONNX file) now, once, before workers start."""
         if self.backend == "onnx":
-            quantized_model(locate(self.model), self._cache_dir())
+            quantized_model(locate(self.model), cache_location(self.cache_dir))
 
     def _encode(self, files, texts: list[str]) -> list[np.ndarray]:
-        device = resolve_device(self.device, self.backend)
-        if self.backend == "onnx":
-            from stance.encoders.onnx import onnx_encoder
-            encode = onnx_encoder(files, self._cache_dir(), device).encode
-        else:
-            model = sentence_transformer(files, device)
-
-            def encode(batch, batch_size):
-                return model.encode(batch, batch_size=batch_size, normalize_embeddings=False,
-                                    convert_to_numpy=True, show_progress_bar=False)
+        encode = batch_encoder(files, self.backend, self.device, cache_location(self.cache_dir))
         out = []
         step = self.batch_size * 8  # several batches per call: the encoder sorts them by length
         with progress_bar("encoding", len(texts), enabled=self.progress, unit="sentences") as bar:
@@ -147,8 +135,8 @@ class StaticEmbedder(TransformerMixin, BaseEstimator):
         self.cache_dir = cache_dir
 
     def fit(self, X, y=None):
-        cache_dir = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
-        self.static_, files = load_static(self.model, dimensions=self.dimensions, cache_dir=cache_dir)
+        self.static_, files = load_static(self.model, dimensions=self.dimensions,
+                                          cache_dir=cache_location(self.cache_dir))
         self.encoder_identity_ = files.identity
         self.n_features_in_ = 1
         return self

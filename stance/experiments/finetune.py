@@ -32,7 +32,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from stance.encoders import DEFAULT_MODEL, EncoderError, EncoderFiles, identity, locate, resolve_device, \
     sentence_transformer
-from stance.encoders.cache import default_cache_dir
+from stance.encoders.backends import batch_encoder
+from stance.encoders.cache import cache_location
 from stance.progress import progress_bar
 
 #: Fewer labelled sentences than this cannot fine-tune a transformer usefully (or at all, for small classes).
@@ -157,13 +158,9 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         model = getattr(self, "model_", None)
-        if model is None:
-            files = self._saved_files()
-            if self.backend == "onnx":
-                from stance.encoders.onnx import onnx_encoder
-                cache_dir = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
-                return onnx_encoder(files, cache_dir, resolve_device(self.device, "onnx")).encode(texts)
-            model = sentence_transformer(files, resolve_device(self.device))
+        if model is None:  # the saved weights, as scoring runs them
+            encode = batch_encoder(self._saved_files(), self.backend, self.device, cache_location(self.cache_dir))
+            return np.asarray(encode(texts), dtype=np.float32)
         return np.asarray(model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False),
                           dtype=np.float32)
 
@@ -171,7 +168,7 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
         """Make what the backend needs (the int8 ONNX file of the saved weights) now, once."""
         if self.backend == "onnx" and getattr(self, "model_", None) is None:
             from stance.encoders.onnx import quantized_model
-            quantized_model(self._saved_files(), Path(self.cache_dir) if self.cache_dir else default_cache_dir())
+            quantized_model(self._saved_files(), cache_location(self.cache_dir))
 
     def _saved_files(self) -> EncoderFiles:
         path = getattr(self, "path_", None)

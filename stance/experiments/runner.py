@@ -262,23 +262,11 @@ def _fit_final(config, grid, train: LabelledData, rows: dict[str, np.ndarray], l
     heads, params = {}, {}
     for dim, keep in rows.items():
         at = np.searchsorted(everything, keep)
-        head, chosen = _fit_head(config, grid, clone(template.named_steps["model"]), X[at],
-                                 train.labels[dim][keep], train.groups[keep])
-        heads[dim], params[dim] = head, chosen
+        head_grid = {name.removeprefix("model__"): values for name, values in grid.items()}
+        heads[dim], chosen = _fit_searched(config, head_grid, clone(template.named_steps["model"]), X[at],
+                                           train.labels[dim][keep], train.groups[keep])
+        params[dim] = {f"model__{k}": v for k, v in chosen.items()} if chosen else None
     return StanceModel(heads, labels, features=features), params
-
-
-def _fit_head(config, grid, head, X, y, groups):
-    if not grid:
-        return head.fit(X, y), None
-    inner = min(config["search"].get("inner_folds", 3), len(np.unique(groups)))
-    search = GridSearchCV(head, {name.removeprefix("model__"): values for name, values in grid.items()},
-                          scoring=config["search"].get("scoring", "f1_macro"),
-                          cv=StratifiedGroupKFold(n_splits=inner, shuffle=True, random_state=config["seed"]),
-                          refit=True, n_jobs=1)
-    search.fit(X, y, groups=groups)
-    return search.best_estimator_, {f"model__{k}": list(v) if isinstance(v, tuple) else v
-                                    for k, v in search.best_params_.items()}
 
 
 def scoring_speed(model: StanceModel, texts, *, sample: int = SPEED_SAMPLE, budget_s: float = SPEED_BUDGET_S) -> dict:
@@ -298,33 +286,35 @@ def scoring_speed(model: StanceModel, texts, *, sample: int = SPEED_SAMPLE, budg
 
 
 def _time_batches(model: StanceModel, texts: list[str], backend: str | None, budget_s: float) -> tuple[int, float]:
+    """Time ``model`` (a copy loaded for this: its backend is left as set) over ``texts``."""
     if backend:
         embeddings.use_backend(model.estimators(), backend)
     done, seconds = 0, 0.0
-    try:
-        with embeddings.uncached():
-            model.predict_proba(texts[:SPEED_BATCH // 8])
-            for start in range(0, len(texts), SPEED_BATCH):
-                batch = texts[start:start + SPEED_BATCH]
-                began = time.perf_counter()
-                model.predict_proba(batch)
-                seconds += time.perf_counter() - began
-                done += len(batch)
-                if seconds > budget_s:
-                    break
-    finally:
-        if backend:
-            embeddings.use_backend(model.estimators(), "torch")
+    with embeddings.uncached():
+        model.predict_proba(texts[:SPEED_BATCH // 8])
+        for start in range(0, len(texts), SPEED_BATCH):
+            batch = texts[start:start + SPEED_BATCH]
+            began = time.perf_counter()
+            model.predict_proba(batch)
+            seconds += time.perf_counter() - began
+            done += len(batch)
+            if seconds > budget_s:
+                break
     return done, seconds
 
 
 def _fit(config, grid, X, y, groups, progress: bool = False):
     pipeline = build_pipeline(config)
     embeddings.show_progress(pipeline, progress)
+    return _fit_searched(config, grid, pipeline, X, y, groups)
+
+
+def _fit_searched(config, grid, estimator, X, y, groups):
+    """``estimator`` fitted, with ``grid`` searched inside the data when there is one; and the choice."""
     if not grid:
-        return pipeline.fit(X, y), None
+        return estimator.fit(X, y), None
     inner = min(config["search"].get("inner_folds", 3), len(np.unique(groups)))
-    search = GridSearchCV(pipeline, grid, scoring=config["search"].get("scoring", "f1_macro"),
+    search = GridSearchCV(estimator, grid, scoring=config["search"].get("scoring", "f1_macro"),
                           cv=StratifiedGroupKFold(n_splits=inner, shuffle=True, random_state=config["seed"]),
                           refit=True, n_jobs=1)
     search.fit(X, y, groups=groups)
