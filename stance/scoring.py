@@ -37,7 +37,6 @@ from stance import __version__, encoders
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.encoders import BACKENDS
 from stance.errors import StanceError
-from stance.experiments.embeddings import transformer_encoders, use_backend
 from stance.experiments.runs import MODEL_FILE, load_run
 from stance.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
@@ -138,9 +137,9 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
         raise StanceError(f"{{backend}}: must be one of {', '.join(BACKENDS)}", backend=backend)
     fields = FieldMap.of(fields)
     inputs = [Path(p) for p in inputs]
-    run = load_run(model)  # files and schema checked before any work
+    run = load_run(model, prefer_portable=True)  # files and schema checked before any work
     if chunk_size is None:
-        chunk_size = TRANSFORMER_CHUNK if transformer_encoders(run.model.estimators()) else CHUNK_RECORDS
+        chunk_size = TRANSFORMER_CHUNK if run.model.encoders() else CHUNK_RECORDS
     sources = [source for item in inputs for source in _sources(item)]
     files = find_inputs(sources)
     if not files:
@@ -157,7 +156,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     workers = workers or default_workers()
     job = Job(str(run.path.resolve()), str(out / "parts"), fields, max_chars, max_sentence_chars,
               format, backend, max(1, (os.cpu_count() or 1) // workers))
-    use_backend(run.model.estimators(), backend, prepare=True)  # an ONNX export happens here, not in every worker
+    run.model.use_backend(backend, prepare=True)  # an ONNX export happens here, not in every worker
     _loaded[job.run_path] = run.model  # forked workers inherit it; Dask workers load their own
     started = time.perf_counter()
     counts = ScoreCounts()
@@ -322,8 +321,8 @@ def _model(job: Job):
     :func:`score` hands forked workers its own, backend already set), its encoders given the
     job's share of the cores."""
     if job.run_path not in _loaded:
-        model = load_run(job.run_path, check_schema=False).model
-        use_backend(model.estimators(), job.backend)
+        model = load_run(job.run_path, check_schema=False, prefer_portable=True).model
+        model.use_backend(job.backend)
         _loaded[job.run_path] = model
     encoders.threads = job.threads
     return _loaded[job.run_path]

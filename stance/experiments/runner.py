@@ -32,7 +32,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 import stance
 from stance.encoders import EncoderError
 from stance.errors import StanceError
-from stance.experiments import embeddings
+from stance.experiments import embeddings, portable
 from stance.experiments.config import config_hash, dump_config, load_config
 from stance.experiments.finetune import check_enough_to_finetune, encoders_loaded_from, encoders_saved_in
 from stance.experiments.metrics import scores
@@ -109,8 +109,13 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
         (staging / "config.toml").write_text(dump_config(config), encoding="utf-8")
         with encoders_saved_in(staging):  # fine-tuned weights go beside the model, hashed in the manifest
             joblib.dump(model, staging / MODEL_FILE)
-        with encoders_loaded_from(staging):  # timed as scoring will load it: fine-tuned encoders from their files
-            metrics["speed"] = scoring_speed(joblib.load(staging / MODEL_FILE), train.texts)
+        if portable.export(model, staging, train.texts):  # scored without scikit-learn (starts faster)
+            scored_as = portable.load((staging / portable.PORTABLE_FILE).read_bytes(),
+                                      (staging / portable.ARRAYS_FILE).read_bytes())
+        else:
+            with encoders_loaded_from(staging):  # as scoring will load it: fine-tuned encoders from their files
+                scored_as = joblib.load(staging / MODEL_FILE)
+        metrics["speed"] = scoring_speed(scored_as, train.texts)
         pq.write_table(predictions, staging / "cv_predictions.parquet")
         if test_predictions is not None:
             pq.write_table(test_predictions, staging / "test_predictions.parquet")
@@ -269,13 +274,14 @@ def _fit_final(config, grid, train: LabelledData, rows: dict[str, np.ndarray], l
     return StanceModel(heads, labels, features=features), params
 
 
-def scoring_speed(model: StanceModel, texts, *, sample: int = SPEED_SAMPLE, budget_s: float = SPEED_BUDGET_S) -> dict:
+def scoring_speed(model: StanceModel | portable.PortableModel, texts, *, sample: int = SPEED_SAMPLE,
+                  budget_s: float = SPEED_BUDGET_S) -> dict:
     """Sentences/s of the saved model over its own training sentences, as ``stance score`` computes
-    them: every feature block afresh (no cached vectors), transformer encoders through int8 ONNX.
-    Timed batch by batch until ``sample`` sentences or ``budget_s`` seconds, after one warm-up batch
-    (which loads the encoder)."""
+    them: every feature block afresh (no cached vectors), transformer encoders through int8 ONNX,
+    a portable model from its arrays. Timed batch by batch until ``sample`` sentences or
+    ``budget_s`` seconds, after one warm-up batch (which loads the encoder)."""
     texts = list(dict.fromkeys(str(t) for t in texts))[:sample]
-    backend = "onnx" if embeddings.transformer_encoders(model.estimators()) else None
+    backend = "onnx" if model.encoders() else None
     try:
         done, seconds = _time_batches(model, texts, backend, budget_s)
     except EncoderError:  # an encoder ONNX cannot run (its error says so when scoring): torch, as scoring must
@@ -285,10 +291,11 @@ def scoring_speed(model: StanceModel, texts, *, sample: int = SPEED_SAMPLE, budg
             "backend": backend, "cpus": os.cpu_count()}
 
 
-def _time_batches(model: StanceModel, texts: list[str], backend: str | None, budget_s: float) -> tuple[int, float]:
+def _time_batches(model: StanceModel | portable.PortableModel, texts: list[str], backend: str | None,
+                  budget_s: float) -> tuple[int, float]:
     """Time ``model`` (a copy loaded for this: its backend is left as set) over ``texts``."""
     if backend:
-        embeddings.use_backend(model.estimators(), backend)
+        model.use_backend(backend)
     done, seconds = 0, 0.0
     with embeddings.uncached():
         model.predict_proba(texts[:SPEED_BATCH // 8])

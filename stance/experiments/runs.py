@@ -25,12 +25,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import joblib
 import numpy as np
 
 from stance.encoders import check_recorded
 from stance.errors import StanceError
-from stance.experiments.finetune import encoders_loaded_from
+from stance.experiments import portable
 from stance.schema import Schema, load_schema
 
 DEFAULT_RUNS_DIR = Path("artifacts/runs")
@@ -134,6 +133,16 @@ class StanceModel:
     def estimators(self) -> list:
         return [*([self.features] if self.features is not None else []), *self.pipelines.values()]
 
+    def encoders(self) -> list:
+        """The transformer encoders (frozen or fine-tuned) inside the model."""
+        from stance.experiments.embeddings import transformer_encoders
+        return transformer_encoders(self.estimators())
+
+    def use_backend(self, backend: str, prepare: bool = False) -> None:
+        """Run the model's transformer encoders on ``backend``; with ``prepare``, export what it needs now."""
+        from stance.experiments.embeddings import use_backend
+        use_backend(self.estimators(), backend, prepare)
+
 
 def aligned_proba(pipeline, X, n_classes: int) -> np.ndarray:
     """``predict_proba`` with a column for every schema class, zero for classes unseen in training."""
@@ -150,7 +159,7 @@ class Run:
 
     path: Path
     manifest: dict
-    model: StanceModel | None = field(default=None, repr=False)
+    model: StanceModel | portable.PortableModel | None = field(default=None, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -241,13 +250,15 @@ def verify_run(path: Path) -> dict:
 
 
 def load_run(ref: str | os.PathLike, schema: Schema | None = None, *, with_model: bool = True,
-             check_schema: bool = True) -> Run:
+             check_schema: bool = True, prefer_portable: bool = False) -> Run:
     """Open a run after checking its files and that it was trained on ``schema``'s labels.
 
     With the model, the run's signature is checked first, and the model file is read
     once: the bytes hashed are the bytes unpickled. ``schema`` defaults to the current
     one (``labels/schema.toml``); ``check_schema=False`` is for reading a run's records
-    (listing), never for predicting.
+    (listing), never for predicting. ``prefer_portable`` loads the model from its arrays when the
+    run has them (see ``stance.experiments.portable``): same probabilities, and no scikit-learn
+    to import.
     """
     path = resolve_run(ref)
     if with_model:
@@ -256,14 +267,26 @@ def load_run(ref: str | os.PathLike, schema: Schema | None = None, *, with_model
     if check_schema:
         _check_schema(path, manifest, schema or load_schema())
     run = Run(path, manifest)
-    if with_model:
+    if with_model and prefer_portable and portable.PORTABLE_FILE in manifest["files"]:
+        run.model = portable.load(_checked_bytes(path, manifest, portable.PORTABLE_FILE),
+                                  _checked_bytes(path, manifest, portable.ARRAYS_FILE))
+    if with_model and run.model is None:
+        import joblib
+
+        from stance.experiments.finetune import encoders_loaded_from
         check_recorded(manifest.get("encoders") or [], path)
-        data = (path / MODEL_FILE).read_bytes()
-        if hashlib.sha256(data).hexdigest() != manifest["files"][MODEL_FILE]:
-            raise RunError(f"{path / MODEL_FILE}: changed while it was being checked; refusing to load it")
+        data = _checked_bytes(path, manifest, MODEL_FILE)
         with encoders_loaded_from(path):
             run.model = joblib.load(io.BytesIO(data))
     return run
+
+
+def _checked_bytes(path: Path, manifest: dict, name: str) -> bytes:
+    """A run file's bytes, read once, so that the bytes hashed are the bytes loaded."""
+    data = (path / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest["files"].get(name):
+        raise RunError(f"{path / name}: changed while it was being checked; refusing to load it")
+    return data
 
 
 def _check_signature(path: Path) -> None:
