@@ -23,6 +23,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -36,6 +37,7 @@ import pyarrow.parquet as pq
 from stance import __version__, encoders
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.encoders import BACKENDS
+from stance.encoders.cache import uncached
 from stance.errors import StanceError
 from stance.experiments.runs import MODEL_FILE, load_run
 from stance.pages import preload_extractor
@@ -96,6 +98,7 @@ class Job:
     format: str = "parquet"
     backend: str = "onnx"
     threads: int | None = None
+    cache_vectors: bool = True
 
 
 @dataclass
@@ -113,7 +116,8 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
           format: str = "parquet", resume: bool = False, overwrite: bool = False,
           fields: FieldMap | dict | None = None, max_chars: int = MAX_ARTICLE_CHARS,
           max_sentence_chars: int = MAX_SENTENCE_CHARS, chunk_size: int | None = None,
-          input_format: str = "auto", backend: str = "onnx", progress: bool = False) -> ScoreResult:
+          input_format: str = "auto", backend: str = "onnx", cache_vectors: bool = True,
+          progress: bool = False) -> ScoreResult:
     """Score ``inputs`` with the run ``model`` into ``out``; see the module docstring.
 
     ``input_format`` says what files of articles hold where their names do not (see
@@ -121,6 +125,8 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
 
     ``backend`` runs transformer encoders through int8 ONNX Runtime (``onnx``, fast) or
     torch (``torch``, the reference they were trained with); other models ignore it.
+    ``cache_vectors=False`` keeps their sentence vectors out of the cache (about 1.5 kB
+    a sentence for MiniLM): for a corpus scored once, too big to keep them.
 
     ``chunk_size`` is the number of articles per part (sentence tables use ten times
     as many rows): the unit of parallel work, of memory, and of what a resume keeps.
@@ -155,7 +161,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     done = _prepare_out(out, state, resume, overwrite)
     workers = workers or default_workers()
     job = Job(str(run.path.resolve()), str(out / "parts"), fields, max_chars, max_sentence_chars,
-              format, backend, max(1, (os.cpu_count() or 1) // workers))
+              format, backend, max(1, (os.cpu_count() or 1) // workers), cache_vectors)
     run.model.use_backend(backend, prepare=True)  # an ONNX export happens here, not in every worker
     _loaded[job.run_path] = run.model  # forked workers inherit it; Dask workers load their own
     started = time.perf_counter()
@@ -341,7 +347,8 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
         sentences, texts, origins = _first_of_each_id(result, rejects)
         sentences = sentences.append_column("cluster_id", pa.nulls(sentences.num_rows, pa.string()))
     model = _model(job)
-    sentences, best = _with_predictions(sentences, texts, model)
+    with nullcontext() if job.cache_vectors else uncached():
+        sentences, best = _with_predictions(sentences, texts, model)
     articles = _article_sums(sentences, model.labels, best, origins, chunk)
     parts = Path(job.parts)
     _write_atomic(parts / f"sentences-{index:06d}.{job.format}",

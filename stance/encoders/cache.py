@@ -12,6 +12,8 @@ import hashlib
 import os
 import sqlite3
 from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,23 @@ _LOOKUP_BATCH = 500
 
 #: Sentences encoded and served from the cache in this process, for reports and tests.
 stats: Counter = Counter()
+_caching: ContextVar[bool] = ContextVar("caching", default=True)
+
+
+@contextmanager
+def uncached():
+    """Inside, encoders neither read nor write the cache: to time an encoder rather than the
+    cache, or to score a corpus too big to keep its vectors (about 1.5 kB a sentence for MiniLM)."""
+    token = _caching.set(False)
+    try:
+        yield
+    finally:
+        _caching.reset(token)
+
+
+def caching() -> bool:
+    """Whether encoders use the cache here (see :func:`uncached`)."""
+    return _caching.get()
 
 
 def default_cache_dir() -> Path:

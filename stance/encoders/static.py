@@ -14,17 +14,20 @@ from functools import partial
 from pathlib import Path
 
 from stance.encoders import DEFAULT_MODEL, EncoderError, EncoderFiles, locate, quiet_transformers
+from stance.progress import progress_bar
 
 DIMENSIONS = 256
 _loaded: dict[str, object] = {}
 
 
 def distill(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike | None = None, *,
-            dimensions: int = DIMENSIONS, cache_dir: Path | None = None, overwrite: bool = False) -> Path:
+            dimensions: int = DIMENSIONS, cache_dir: Path | None = None, overwrite: bool = False,
+            progress: bool = False) -> Path:
     """Distil the sentence-transformers ``model`` into a static model saved at ``out``.
 
     Without ``out`` the model goes under ``cache_dir/static/`` by the source's identity
-    and size, and is reused if already there. Returns the directory.
+    and size, and is reused if already there. Returns the directory. ``progress``
+    shows that it is working while it distils (about 15 s for MiniLM).
     """
     source = locate(model)
     if source.kind == "static":
@@ -51,7 +54,8 @@ def distill(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike | N
     bar = inference.tqdm
     inference.tqdm = partial(bar, disable=True)  # its own bar would write over ours, line after line
     try:
-        static = model2vec_distill(str(source.path), pca_dims=dimensions, device="cpu")
+        with progress_bar(f"distilling {model} into a static encoder", None, enabled=progress):
+            static = model2vec_distill(str(source.path), pca_dims=dimensions, device="cpu")
     finally:
         inference.tqdm = bar
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -64,12 +68,12 @@ def distill(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike | N
     return target
 
 
-def load_static(model: str | os.PathLike, *, dimensions: int = DIMENSIONS,
-                cache_dir: Path) -> tuple[object, EncoderFiles]:
+def load_static(model: str | os.PathLike, *, dimensions: int = DIMENSIONS, cache_dir: Path,
+                progress: bool = False) -> tuple[object, EncoderFiles]:
     """A model2vec ``StaticModel``: ``model`` itself if it is one, else distilled from it (once, cached)."""
     files = locate(model)
     if files.kind != "static":
-        files = locate(distill(model, dimensions=dimensions, cache_dir=cache_dir))
+        files = locate(distill(model, dimensions=dimensions, cache_dir=cache_dir, progress=progress))
     if files.identity not in _loaded:
         from model2vec import StaticModel
         _loaded[files.identity] = StaticModel.from_pretrained(str(files.path))

@@ -31,6 +31,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 import stance
 from stance.encoders import EncoderError
+from stance.encoders.cache import uncached
 from stance.errors import StanceError
 from stance.experiments import embeddings, portable
 from stance.experiments.config import config_hash, dump_config, load_config
@@ -297,7 +298,7 @@ def _time_batches(model: StanceModel | portable.PortableModel, texts: list[str],
     if backend:
         model.use_backend(backend)
     done, seconds = 0, 0.0
-    with embeddings.uncached():
+    with uncached():
         model.predict_proba(texts[:SPEED_BATCH // 8])
         for start in range(0, len(texts), SPEED_BATCH):
             batch = texts[start:start + SPEED_BATCH]
