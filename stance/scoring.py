@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from stance import __version__, encoders
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
-from stance.encoders import BACKENDS
+from stance.encoders import BACKENDS, SCORING_BACKEND
 from stance.encoders.cache import uncached
 from stance.errors import StanceError
 from stance.experiments.runs import MODEL_FILE, load_run
@@ -96,7 +96,7 @@ class Job:
     max_chars: int = MAX_ARTICLE_CHARS
     max_sentence_chars: int = MAX_SENTENCE_CHARS
     format: str = "parquet"
-    backend: str = "onnx"
+    backend: str = SCORING_BACKEND
     threads: int | None = None
     cache_vectors: bool = True
 
@@ -116,7 +116,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
           format: str = "parquet", resume: bool = False, overwrite: bool = False,
           fields: FieldMap | dict | None = None, max_chars: int = MAX_ARTICLE_CHARS,
           max_sentence_chars: int = MAX_SENTENCE_CHARS, chunk_size: int | None = None,
-          input_format: str = "auto", backend: str = "onnx", cache_vectors: bool = True,
+          input_format: str = "auto", backend: str = SCORING_BACKEND, cache_vectors: bool = True,
           progress: bool = False) -> ScoreResult:
     """Score ``inputs`` with the run ``model`` into ``out``; see the module docstring.
 

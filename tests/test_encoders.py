@@ -244,6 +244,33 @@ def test_finetuning_stops_early_when_its_time_is_up(tmp_path):
     assert encoder.transform(texts[:3]).shape == (3, 384)
 
 
+def test_held_out_sentences_are_predicted_as_scoring_runs_the_encoders(tmp_path, monkeypatch):
+    """Cross-validation predicts held-out folds through int8 ONNX (frozen encoders and fine-tuned
+    weights still in memory), so that its errors are those of the labels scoring gives."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from stance.experiments.embeddings import SentenceEmbedder
+    from stance.experiments.finetune import FinetunedEncoder
+    from stance.experiments.runner import _as_scored
+    monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
+    texts = [f"{s} ({i})" for i, s in enumerate(DEMO_SENTENCES * 20)]
+    y = [0, 1, 2, 1] * 20
+    frozen = make_pipeline(SentenceEmbedder(device="cpu"), LogisticRegression()).fit(texts, y)
+    tuned = make_pipeline(FinetunedEncoder(epochs=3, max_length=16, max_minutes=1e-9), LogisticRegression()).fit(
+        texts, y)
+    with _as_scored([frozen, tuned]):
+        frozen_inside, tuned_inside = frozen.predict_proba(texts), tuned[0].transform(texts)
+    assert frozen[0].backend == tuned[0].backend == "torch"  # as trained, afterwards
+    int8 = SentenceEmbedder(device="cpu", backend="onnx").transform(texts)
+    torch_vectors = SentenceEmbedder(device="cpu").transform(texts)
+    np.testing.assert_allclose(frozen_inside, frozen[-1].predict_proba(int8), atol=1e-9)
+    np.testing.assert_allclose(frozen.predict_proba(texts), frozen[-1].predict_proba(torch_vectors), atol=1e-9)
+    tuned_torch = tuned[0].transform(texts)
+    cosine = (tuned_inside * tuned_torch).sum(axis=1)
+    assert cosine.min() > 0.95 and not np.allclose(tuned_inside, tuned_torch, atol=1e-4)
+
+
 def test_an_embedder_pickled_before_devices_and_backends_loads_with_the_defaults(tmp_path):
     import pickle
 

@@ -221,11 +221,19 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     config = Path(__file__).resolve().parents[1] / "experiments" / "embeddings.toml"
     trained = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides={"dimensions": ["tone"]})
+    import sqlite3
+
+    from stance.encoders.onnx import RECIPE
+    with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite") as db:
+        kept = dict(db.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall())
+    # training encoded every sentence twice, kept apart: torch vectors to fit on, int8 ones to
+    # predict the held-out folds as scoring will
+    assert sorted(kept.values()) == [165, 165]
+    assert sorted(key.split("/")[1] for key in kept) == [f"onnx-{RECIPE}", "torch"]
     before = embeddings.stats["encoded"]
     reference = score([DEMO], trained.path, tmp_path / "torch", workers=1, backend="torch")
-    assert embeddings.stats["encoded"] == before  # the demo sentences were encoded in training: cache hits
     result = score([DEMO], trained.path, tmp_path / "onnx", workers=1)
-    assert embeddings.stats["encoded"] == before + 165  # int8 vectors are cached apart from torch's
+    assert embeddings.stats["encoded"] == before  # both read from the cache
     assert list((tmp_path / "cache" / "onnx").glob("*/model.int8-*.onnx"))
     torch_labels = pd.read_parquet(tmp_path / "torch" / "sentences.parquet").set_index("sentence_id").tone
     onnx_labels = pd.read_parquet(tmp_path / "onnx" / "sentences.parquet").set_index("sentence_id").tone
@@ -237,7 +245,6 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     with pytest.raises(StanceError, match="backend='tensorflow'"):
         score([DEMO], trained.path, tmp_path / "bad", backend="tensorflow")
 
-    import sqlite3
     new = tmp_path / "new.jsonl"  # sentences the cache has never seen
     new.write_text(json.dumps({"id": "n1", "text": "Envoys met at dawn. Nobody spoke. The talks ended early."}) + "\n")
 
@@ -245,10 +252,10 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
         with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite") as db:
             return db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
-    rows, encoded = cached_rows(), embeddings.stats["encoded"]
+    rows, encoded, uncached = cached_rows(), embeddings.stats["encoded"], embeddings.stats["uncached"]
     score([new, DEMO], trained.path, tmp_path / "uncached", workers=1, cache_vectors=False)
-    assert embeddings.stats["encoded"] == encoded + 165 + 3  # nothing read from the cache
-    assert cached_rows() == rows  # nor written to it
+    assert embeddings.stats["uncached"] == uncached + 165 + 3  # nothing read from the cache
+    assert embeddings.stats["encoded"] == encoded and cached_rows() == rows  # nor written to it
     score([new], trained.path, tmp_path / "cached", workers=1)
     assert cached_rows() == rows + 3
 

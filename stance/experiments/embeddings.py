@@ -55,7 +55,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         texts = [str(t) for t in X]
         files = locate(self.model)
         if not caching():
-            stats["encoded"] += len(texts)
+            stats["uncached"] += len(texts)
             return np.vstack(self._encode(files, texts)) if texts else np.zeros((0, 0), dtype=np.float32)
         tag = f"onnx-{RECIPE}" if self.backend == "onnx" else "torch"
         cache = EmbeddingCache(cache_location(self.cache_dir), f"{files.identity}/{tag}")

@@ -18,6 +18,7 @@ import platform
 import shutil
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 import stance
-from stance.encoders import EncoderError
+from stance.encoders import SCORING_BACKEND, EncoderError
 from stance.encoders.cache import uncached
 from stance.errors import StanceError
 from stance.experiments import embeddings, portable
@@ -182,11 +183,31 @@ def select_dimensions(config: dict, data: LabelledData, schema: Schema) -> tuple
 
 
 def _warm_embeddings(config: dict, texts, progress: bool) -> None:
-    """Encode every sentence once, with a progress bar, before the folds read the cache."""
+    """Encode every sentence once per backend, with a progress bar, before the folds read the cache:
+    torch vectors to train on, int8 ONNX vectors to predict held-out sentences as scoring will."""
     for block in config["features"].values():
         if block["type"] == "embeddings":
-            params = {k: v for k, v in block.items() if k not in ("type", "weight", "progress")}
+            params = {k: v for k, v in block.items() if k not in ("type", "weight", "progress", "backend")}
             embeddings.SentenceEmbedder(**params, progress=progress).transform(texts)
+            try:
+                embeddings.SentenceEmbedder(**params, backend=SCORING_BACKEND, progress=progress).transform(texts)
+            except EncoderError:  # a model ONNX cannot run: held-out sentences are predicted with torch
+                pass
+
+
+@contextmanager
+def _as_scored(estimators):
+    """Inside, the transformer encoders among ``estimators`` run as ``stance score`` runs them
+    (int8 ONNX), so that held-out errors, and the corrections ``estimate`` draws from them,
+    describe the labels scoring gives. Encoders are trained with torch, the reference."""
+    try:
+        embeddings.use_backend(estimators, SCORING_BACKEND, prepare=True)
+    except EncoderError:  # a model ONNX cannot run: scoring runs it with torch too
+        embeddings.use_backend(estimators, "torch")
+    try:
+        yield
+    finally:
+        embeddings.use_backend(estimators, "torch")
 
 
 def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, progress):
@@ -215,7 +236,8 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
             warnings.filterwarnings("ignore", message=".*least populated class.*")
             for k, (tr, te) in enumerate(splitter.split(X, y, groups)):
                 fitted, params = _fit(config, grid, X[tr], y[tr], groups[tr], progress)
-                proba[te] = aligned_proba(fitted, X[te], len(names))
+                with _as_scored([fitted]):
+                    proba[te] = aligned_proba(fitted, X[te], len(names))
                 fold_of[te] = k
                 chosen.append(params)
                 bar.advance()
@@ -235,7 +257,8 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
     test_columns = None
     if held_out is not None:
         test_columns = {"sentence_id": list(held_out.sentence_ids), "article_id": list(held_out.article_ids)}
-        test_proba = model.predict_proba(held_out.texts)
+        with _as_scored(model.estimators()):
+            test_proba = model.predict_proba(held_out.texts)
         for dim in dims:
             if dim not in held_out.labels:
                 continue
@@ -282,7 +305,7 @@ def scoring_speed(model: StanceModel | portable.PortableModel, texts, *, sample:
     a portable model from its arrays. Timed batch by batch until ``sample`` sentences or
     ``budget_s`` seconds, after one warm-up batch (which loads the encoder)."""
     texts = list(dict.fromkeys(str(t) for t in texts))[:sample]
-    backend = "onnx" if model.encoders() else None
+    backend = SCORING_BACKEND if model.encoders() else None
     try:
         done, seconds = _time_batches(model, texts, backend, budget_s)
     except EncoderError:  # an encoder ONNX cannot run (its error says so when scoring): torch, as scoring must
