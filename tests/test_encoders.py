@@ -280,3 +280,13 @@ def test_an_embedder_pickled_before_devices_and_backends_loads_with_the_defaults
     loaded = pickle.loads(pickle.dumps(old))
     assert (loaded.device, loaded.backend) == ("auto", "torch")
     assert loaded.transform(DEMO_SENTENCES[:2]).shape == (2, 384)
+
+
+def test_int8_onnx_without_onnxruntime_is_one_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    from stance.encoders.onnx import quantized_model
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the embeddings extra were half installed
+    with pytest.raises(EncoderError, match=r"int8 ONNX needs onnx and onnxruntime .*stance\[embeddings\].*"
+                                           r"backend='torch'"):
+        quantized_model(locate(DEFAULT_MODEL), tmp_path)

@@ -48,6 +48,7 @@ def quantized_model(files: EncoderFiles, cache_dir: Path) -> Path:
     target = cache_dir / "onnx" / files.identity / QUANTIZED
     if target.is_file():
         return target
+    _runtime("onnx")  # the exporter writes with it
     layout = _layout(files.path)
     target.parent.mkdir(parents=True, exist_ok=True)
     full = target.with_name(f"model.{os.getpid()}.onnx")
@@ -98,6 +99,18 @@ def _export(transformer_dir: Path, out: Path) -> None:
                           output_names=["hidden"], dynamic_axes=axes, opset_version=17, dynamo=False)
 
 
+def _runtime(*also: str):
+    """onnxruntime (after the modules ``also`` names), or one clear error when the extra that brings them is missing."""
+    import importlib
+    try:
+        for name in also:
+            importlib.import_module(name)
+        return importlib.import_module("onnxruntime")
+    except ImportError as exc:
+        raise EncoderError(f"int8 ONNX needs onnx and onnxruntime ({exc}): pip install 'stance[embeddings]', "
+                           "or use backend='torch'") from None
+
+
 def supported(path: Path) -> None:
     """Raise ``EncoderError`` (saying to use torch) unless this module can run the model at ``path``."""
     _layout(path)
@@ -133,8 +146,9 @@ class OnnxEncoder:
     """``encode(texts)`` like sentence-transformers, on an int8 ONNX session."""
 
     def __init__(self, files: EncoderFiles, model_file: Path, device: str = "cpu"):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
+
+        ort = _runtime()
 
         self.layout = _layout(files.path)
         transformer = files.path / self.layout["transformer"]
