@@ -200,14 +200,18 @@ def _as_scored(estimators):
     """Inside, the transformer encoders among ``estimators`` run as ``stance score`` runs them
     (int8 ONNX), so that held-out errors, and the corrections ``estimate`` draws from them,
     describe the labels scoring gives. Encoders are trained with torch, the reference."""
+    blocks = embeddings.transformer_encoders(estimators)
+    trained_with = [block.backend for block in blocks]
     try:
         embeddings.use_backend(estimators, SCORING_BACKEND, prepare=True)
-    except EncoderError:  # a model ONNX cannot run: scoring runs it with torch too
-        embeddings.use_backend(estimators, "torch")
+    except EncoderError:  # a model ONNX cannot run must be scored with torch (scoring says so)
+        for block, backend in zip(blocks, trained_with):
+            block.backend = backend
     try:
         yield
     finally:
-        embeddings.use_backend(estimators, "torch")
+        for block, backend in zip(blocks, trained_with):
+            block.backend = backend
 
 
 def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, progress):
