@@ -30,9 +30,9 @@ def score_command(
         help="What files of articles hold: auto (looks inside), text, html, nexis or factiva; "
              "as `corpus build --format`.")] = "auto",
     backend: Annotated[str, typer.Option(
-        help="How transformer encoders run: onnx (int8 ONNX Runtime, about 2.5x faster; agreed with torch on "
-             "97.8% of BASIL's labels) or torch (the reference they were trained with). Other models ignore "
-             "it.")] = SCORING_BACKEND,
+        help="How transformer encoders run: onnx (int8 ONNX Runtime, about 2.5x faster; a run's cross-validation "
+             "describes its labels) or torch (the reference they were trained with; it differed from onnx on 2.5% "
+             "of BASIL's labels). Other models ignore it.")] = SCORING_BACKEND,
     cache_vectors: Annotated[bool, typer.Option(
         help="Keep transformer encoders' sentence vectors in the cache (~/.cache/stance), so scoring the same "
              "sentences again with another run of the encoder is fast. They take about 1.5 kB a sentence: "

@@ -195,4 +195,3 @@ def sentence_transformer(files: EncoderFiles, device: str = "cpu"):
             raise EncoderError(f"{files.path}: cannot load it as a sentence-transformers model: "
                                f"{_first_line(exc)}") from None
     return _transformers[key]
-

@@ -149,7 +149,6 @@ class OnnxEncoder:
         from tokenizers import Tokenizer
 
         ort = _runtime()
-
         self.layout = _layout(files.path)
         transformer = files.path / self.layout["transformer"]
         self.tokenizer = Tokenizer.from_file(str(transformer / "tokenizer.json"))

@@ -187,12 +187,14 @@ def _warm_embeddings(config: dict, texts, progress: bool) -> None:
     torch vectors to train on, int8 ONNX vectors to predict held-out sentences as scoring will."""
     for block in config["features"].values():
         if block["type"] == "embeddings":
-            params = {k: v for k, v in block.items() if k not in ("type", "weight", "progress", "backend")}
+            params = {k: v for k, v in block.items() if k not in ("type", "weight", "progress")}
             embeddings.SentenceEmbedder(**params, progress=progress).transform(texts)
-            try:
-                embeddings.SentenceEmbedder(**params, backend=SCORING_BACKEND, progress=progress).transform(texts)
-            except EncoderError:  # a model ONNX cannot run: held-out sentences are predicted with torch
-                pass
+            if params.get("backend", "torch") != SCORING_BACKEND:
+                try:
+                    embeddings.SentenceEmbedder(**{**params, "backend": SCORING_BACKEND},
+                                                progress=progress).transform(texts)
+                except EncoderError:  # a model ONNX cannot run: held-out sentences are predicted with torch
+                    pass
 
 
 @contextmanager
@@ -203,11 +205,12 @@ def _as_scored(estimators):
     blocks = embeddings.transformer_encoders(estimators)
     trained_with = [block.backend for block in blocks]
     try:
-        embeddings.use_backend(estimators, SCORING_BACKEND, prepare=True)
-    except EncoderError:  # a model ONNX cannot run must be scored with torch (scoring says so)
         for block, backend in zip(blocks, trained_with):
-            block.backend = backend
-    try:
+            block.backend = SCORING_BACKEND
+            try:
+                block.prepare()
+            except EncoderError:  # a model ONNX cannot run must be scored as trained (scoring says so)
+                block.backend = backend
         yield
     finally:
         for block, backend in zip(blocks, trained_with):
