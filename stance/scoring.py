@@ -39,6 +39,7 @@ from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_
 from stance.encoders import BACKENDS, SCORING_BACKEND
 from stance.encoders.cache import uncached
 from stance.errors import StanceError
+from stance.experiments.recheck import rechecked
 from stance.experiments.runs import MODEL_FILE, load_run
 from stance.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
@@ -62,10 +63,12 @@ class ScoreCounts:
     scored: int = 0
     rejected: int = 0
     sentences: int = 0
+    rechecked: int = 0  # near-ties predicted again with torch (see stance.experiments.recheck)
 
     def add(self, other: dict) -> None:
         for name in ("read", "scored", "rejected", "sentences"):
             setattr(self, name, getattr(self, name) + other[name])
+        self.rechecked += other.get("rechecked", 0)  # parts written before the count was kept have none
 
 
 @dataclass
@@ -83,7 +86,8 @@ class ScoreResult:
         resumed = f" ({self.resumed_parts} parts kept from before)" if self.resumed_parts else ""
         return (f"scored {c.scored:,} records ({c.sentences:,} sentences) with run {self.run_id} into {self.out} "
                 f"in {self.seconds:.1f} s, {rate:,.0f} sentences/s; {c.rejected:,} rejected, "
-                f"of {c.read:,} read{resumed}")
+                f"of {c.read:,} read{resumed}"
+                + (f"; {c.rechecked:,} near-ties re-predicted with torch" if c.rechecked else ""))
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class Job:
     backend: str = SCORING_BACKEND
     threads: int | None = None
     cache_vectors: bool = True
+    recheck: bool = True
 
 
 @dataclass
@@ -116,8 +121,8 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
           format: str = "parquet", resume: bool = False, overwrite: bool = False,
           fields: FieldMap | dict | None = None, max_chars: int = MAX_ARTICLE_CHARS,
           max_sentence_chars: int = MAX_SENTENCE_CHARS, chunk_size: int | None = None,
-          input_format: str = "auto", backend: str = SCORING_BACKEND, cache_vectors: bool = True,
-          progress: bool = False) -> ScoreResult:
+          input_format: str = "auto", backend: str = SCORING_BACKEND, recheck: bool = True,
+          cache_vectors: bool = True, progress: bool = False) -> ScoreResult:
     """Score ``inputs`` with the run ``model`` into ``out``; see the module docstring.
 
     ``input_format`` says what files of articles hold where their names do not (see
@@ -125,6 +130,9 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
 
     ``backend`` runs transformer encoders through int8 ONNX Runtime (``onnx``, fast) or
     torch (``torch``, the reference they were trained with); other models ignore it.
+    On onnx, ``recheck`` predicts near-ties again with torch, so that at least 99% of
+    labels are torch's (see ``stance.experiments.recheck``); ``recheck=False`` takes
+    int8's labels as they come, a little faster.
     ``cache_vectors=False`` keeps their sentence vectors out of the cache (about 1.5 kB
     a sentence for MiniLM): for a corpus scored once, too big to keep them.
 
@@ -157,13 +165,13 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
              "inputs": [_fingerprint(p) for p in files], "format": format,
              "fields": asdict(fields), "max_chars": max_chars,
              "max_sentence_chars": max_sentence_chars, "chunk_size": chunk_size, "input_format": input_format,
-             "backend": backend}
+             "backend": backend, "recheck": recheck}
     done = _prepare_out(out, state, resume, overwrite)
     workers = workers or default_workers()
     job = Job(str(run.path.resolve()), str(out / "parts"), fields, max_chars, max_sentence_chars,
-              format, backend, max(1, (os.cpu_count() or 1) // workers), cache_vectors)
-    run.model.use_backend(backend, prepare=True)  # an ONNX export happens here, not in every worker
-    _loaded[job.run_path] = run.model  # forked workers inherit it; Dask workers load their own
+              format, backend, max(1, (os.cpu_count() or 1) // workers), cache_vectors, recheck)
+    _run_as(run.model, job, prepare=True)  # an ONNX export happens here, not in every worker
+    _loaded[_model_key(job)] = run.model  # forked workers inherit it; Dask workers load their own
     started = time.perf_counter()
     counts = ScoreCounts()
     for index in sorted(done):
@@ -326,12 +334,23 @@ def _model(job: Job):
     """The run's model, once per worker process (checked against its manifest when loaded here;
     :func:`score` hands forked workers its own, backend already set), its encoders given the
     job's share of the cores."""
-    if job.run_path not in _loaded:
-        model = load_run(job.run_path, check_schema=False, prefer_portable=True).model
-        model.use_backend(job.backend)
-        _loaded[job.run_path] = model
+    key = _model_key(job)
+    if key not in _loaded:
+        _loaded[key] = _run_as(load_run(job.run_path, check_schema=False, prefer_portable=True).model, job)
     encoders.threads = job.threads
-    return _loaded[job.run_path]
+    return _loaded[key]
+
+
+def _model_key(job: Job) -> tuple:
+    return job.run_path, job.backend, job.recheck
+
+
+def _run_as(model, job: Job, prepare: bool = False):
+    """``model`` with its encoders on the job's backend, near-ties re-predicted or not."""
+    model.use_backend(job.backend, prepare)
+    if not job.recheck and model.encoders():
+        model.recheck = None
+    return model
 
 
 def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
@@ -347,6 +366,7 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
         sentences, texts, origins = _first_of_each_id(result, rejects)
         sentences = sentences.append_column("cluster_id", pa.nulls(sentences.num_rows, pa.string()))
     model = _model(job)
+    before = rechecked["sentences"]
     with nullcontext() if job.cache_vectors else uncached():
         sentences, best = _with_predictions(sentences, texts, model)
     articles = _article_sums(sentences, model.labels, best, origins, chunk)
@@ -358,7 +378,8 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
                   lambda p: Path(p).write_text("".join(reject_line(r) for r in rejects), encoding="utf-8"))
     scored = read - len(rejects) if not isinstance(chunk, SentenceChunk) else sentences.num_rows
     counts = {"read": read, "scored": scored, "rejected": len(rejects), "sentences": sentences.num_rows,
-              "source": chunk.path, "presplit": isinstance(chunk, SentenceChunk)}
+              "rechecked": rechecked["sentences"] - before, "source": chunk.path,
+              "presplit": isinstance(chunk, SentenceChunk)}
     _write_atomic(parts / f"done-{index:06d}.json", lambda p: Path(p).write_text(json.dumps(counts)))
     return counts
 

@@ -271,6 +271,36 @@ def test_held_out_sentences_are_predicted_as_scoring_runs_the_encoders(tmp_path,
     assert cosine.min() > 0.95 and not np.allclose(tuned_inside, tuned_torch, atol=1e-4)
 
 
+def test_near_ties_from_int8_are_predicted_again_with_torch(tmp_path, monkeypatch):
+    """A model on int8 ONNX re-predicts with torch exactly the sentences whose margin is under its
+    dimension's threshold, counts them, and leaves its encoders on int8."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from stance.experiments.embeddings import SentenceEmbedder
+    from stance.experiments.recheck import margins, rechecked
+    from stance.experiments.runs import StanceModel
+    monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
+    texts = [f"{s} ({i})" for i, s in enumerate(DEMO_SENTENCES * 10)]
+    pipeline = make_pipeline(SentenceEmbedder(device="cpu"), LogisticRegression(C=0.1)).fit(texts, [0, 1, 2, 1] * 10)
+    labels = {"tone": ["conciliatory", "adversarial", "neutral"]}
+    model = StanceModel({"tone": pipeline}, labels)
+    from_torch = model.predict_proba(texts)["tone"]
+    model.use_backend("onnx")
+    from_int8 = model.predict_proba(texts)["tone"]
+    assert not np.allclose(from_int8, from_torch, atol=1e-6)
+    middle = float(np.median(margins(from_int8)))
+    for cut, expected_ties in ((None, 0), (middle, int(np.sum(margins(from_int8) < middle))), (1.01, len(texts))):
+        model.recheck = {"tone": cut} if cut else None
+        before = rechecked["sentences"]
+        got = model.predict_proba(texts)["tone"]
+        ties = margins(from_int8) < (cut or 0)
+        assert ties.sum() == expected_ties and rechecked["sentences"] - before == expected_ties
+        np.testing.assert_allclose(got[ties], from_torch[ties], atol=1e-9)
+        np.testing.assert_allclose(got[~ties], from_int8[~ties], atol=1e-9)
+        assert pipeline[0].backend == "onnx"
+
+
 def test_an_embedder_pickled_before_devices_and_backends_loads_with_the_defaults(tmp_path):
     import pickle
 

@@ -158,6 +158,9 @@ def test_reuse_returns_the_existing_run(demo_labels, tmp_path):
     third = run(DEFAULT, demo_labels, out=tmp_path, reuse=True, overrides={"model.C": 1.0}, report=False)
     assert not third.reused
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 2
+    manifest = json.loads((first.path / "manifest.json").read_text())
+    (first.path / "manifest.json").write_text(json.dumps({**manifest, "git_commit": "0" * 40}))
+    assert not run(DEFAULT, demo_labels, out=tmp_path, reuse=True, report=False).reused  # made by other code
 
 
 def test_search_chooses_parameters_inside_folds(demo_labels, tmp_path):

