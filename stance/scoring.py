@@ -63,7 +63,7 @@ class ScoreCounts:
     scored: int = 0
     rejected: int = 0
     sentences: int = 0
-    rechecked: int = 0  # near-ties predicted again with torch (see stance.experiments.recheck)
+    rechecked: int = 0  # near-ties predicted again in float32 (see stance.experiments.recheck)
 
     def add(self, other: dict) -> None:
         for name in ("read", "scored", "rejected", "sentences"):
@@ -87,7 +87,7 @@ class ScoreResult:
         return (f"scored {c.scored:,} records ({c.sentences:,} sentences) with run {self.run_id} into {self.out} "
                 f"in {self.seconds:.1f} s, {rate:,.0f} sentences/s; {c.rejected:,} rejected, "
                 f"of {c.read:,} read{resumed}"
-                + (f"; {c.rechecked:,} near-ties re-predicted with torch" if c.rechecked else ""))
+                + (f"; {c.rechecked:,} near-ties re-predicted in float32" if c.rechecked else ""))
 
 
 @dataclass(frozen=True)
@@ -128,10 +128,11 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     ``input_format`` says what files of articles hold where their names do not (see
     ``stance.readers.INPUT_FORMATS``); ``format`` is the output's.
 
-    ``backend`` runs transformer encoders through int8 ONNX Runtime (``onnx``, fast) or
-    torch (``torch``, the reference they were trained with); other models ignore it.
-    On onnx, ``recheck`` predicts near-ties again with torch, so that at least 99% of
-    labels are torch's (see ``stance.experiments.recheck``); ``recheck=False`` takes
+    ``backend`` runs transformer encoders through int8 ONNX Runtime (``onnx``, fast),
+    torch (``torch``, the reference they were trained with) or float32 ONNX Runtime
+    (``onnx-fp32``: torch's arithmetic without torch); other models ignore it.
+    On onnx, ``recheck`` predicts near-ties again in float32 (torch's arithmetic), so that
+    at least 99% of labels are torch's (see ``stance.experiments.recheck``); ``recheck=False`` takes
     int8's labels as they come, a little faster.
     ``cache_vectors=False`` keeps their sentence vectors out of the cache (about 1.5 kB
     a sentence for MiniLM): for a corpus scored once, too big to keep them.

@@ -272,8 +272,8 @@ def test_held_out_sentences_are_predicted_as_scoring_runs_the_encoders(tmp_path,
 
 
 def test_near_ties_from_int8_are_predicted_again_with_torch(tmp_path, monkeypatch):
-    """A model on int8 ONNX re-predicts with torch exactly the sentences whose margin is under its
-    dimension's threshold, counts them, and leaves its encoders on int8."""
+    """A model on int8 ONNX re-predicts in float32 (torch's labels, without torch) exactly the
+    sentences whose margin is under its dimension's threshold, counts them, and leaves its encoders on int8."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
@@ -286,6 +286,9 @@ def test_near_ties_from_int8_are_predicted_again_with_torch(tmp_path, monkeypatc
     labels = {"tone": ["conciliatory", "adversarial", "neutral"]}
     model = StanceModel({"tone": pipeline}, labels)
     from_torch = model.predict_proba(texts)["tone"]
+    model.use_backend("onnx-fp32")
+    from_float = model.predict_proba(texts)["tone"]
+    np.testing.assert_allclose(from_float, from_torch, atol=1e-5)
     model.use_backend("onnx")
     from_int8 = model.predict_proba(texts)["tone"]
     assert not np.allclose(from_int8, from_torch, atol=1e-6)
@@ -296,7 +299,7 @@ def test_near_ties_from_int8_are_predicted_again_with_torch(tmp_path, monkeypatc
         got = model.predict_proba(texts)["tone"]
         ties = margins(from_int8) < (cut or 0)
         assert ties.sum() == expected_ties and rechecked["sentences"] - before == expected_ties
-        np.testing.assert_allclose(got[ties], from_torch[ties], atol=1e-9)
+        np.testing.assert_allclose(got[ties], from_float[ties], atol=1e-9)
         np.testing.assert_allclose(got[~ties], from_int8[~ties], atol=1e-9)
         assert pipeline[0].backend == "onnx"
 
@@ -315,8 +318,8 @@ def test_an_embedder_pickled_before_devices_and_backends_loads_with_the_defaults
 def test_int8_onnx_without_onnxruntime_is_one_clear_error(tmp_path, monkeypatch):
     import sys
 
-    from stance.encoders.onnx import quantized_model
+    from stance.encoders.onnx import onnx_model
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the embeddings extra were half installed
-    with pytest.raises(EncoderError, match=r"int8 ONNX needs onnx and onnxruntime .*stance\[embeddings\].*"
+    with pytest.raises(EncoderError, match=r"ONNX scoring needs onnx and onnxruntime .*stance\[embeddings\].*"
                                            r"backend='torch'"):
-        quantized_model(locate(DEFAULT_MODEL), tmp_path)
+        onnx_model(locate(DEFAULT_MODEL), tmp_path)

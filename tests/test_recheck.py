@@ -1,4 +1,4 @@
-"""Near-ties re-predicted with torch: the threshold by hand, set out of sample, and how often it holds."""
+"""Near-ties re-predicted in float32: the threshold by hand, set out of sample, and how often it holds."""
 
 import numpy as np
 import pytest

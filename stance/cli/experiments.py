@@ -113,6 +113,12 @@ def show_command(run: Annotated[str, typer.Argument(help="Run directory, run id,
         stderr.print(f"scoring speed: {speed['sentences_per_s']:,.0f} sentences/s ({speed['sentences']:,} of its "
                      f"sentences on {speed['cpus']} cores{backend})", highlight=False)
     for dim, metrics in r.metrics["dimensions"].items():
+        if "int8" in metrics:
+            i = metrics["int8"]
+            stderr.print(f"{dim}: int8 labels agree with torch's on {i['agreement']:.1%} of held-out sentences, "
+                         f"{i['agreement_rechecked']:.1%} once near-ties ({i['rechecked']:.1%}) are predicted again "
+                         "in float32, as scoring does", highlight=False)
+    for dim, metrics in r.metrics["dimensions"].items():
         for split in ("cv", "test"):
             if split not in metrics:
                 continue

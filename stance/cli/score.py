@@ -30,13 +30,14 @@ def score_command(
         help="What files of articles hold: auto (looks inside), text, html, nexis or factiva; "
              "as `corpus build --format`.")] = "auto",
     backend: Annotated[str, typer.Option(
-        help="How transformer encoders run: onnx (int8 ONNX Runtime, about 2.5x faster; a run's cross-validation "
-             "describes its labels) or torch (the reference they were trained with; it differed from onnx on 2.5% "
-             "of BASIL's labels). Other models ignore it.")] = SCORING_BACKEND,
+        help="How transformer encoders run: onnx (int8 ONNX Runtime, about 2.5x faster than torch; a run's "
+             "cross-validation describes its labels), torch (the reference they were trained with) or onnx-fp32 "
+             "(torch's arithmetic in ONNX Runtime: torch's labels, without loading torch). Other models ignore "
+             "it.")] = SCORING_BACKEND,
     recheck: Annotated[bool, typer.Option(
-        help="On onnx, predict near-ties again with torch, so that labels agree with the reference's on at least "
-             "99% of sentences (on BASIL 97.5% -> 99.5%, re-predicting 6% of them). --no-recheck takes int8's "
-             "labels as they come, a little faster.")] = True,
+        help="On onnx, predict near-ties again in float32, so that at least 99% of labels are torch's (on BASIL "
+             "97.5% -> 99.5%, re-predicting 6% of sentences). --no-recheck takes int8's labels as they come, "
+             "a little faster.")] = True,
     cache_vectors: Annotated[bool, typer.Option(
         help="Keep transformer encoders' sentence vectors in the cache (~/.cache/stance), so scoring the same "
              "sentences again with another run of the encoder is fast. They take about 1.5 kB a sentence: "

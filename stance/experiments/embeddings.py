@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from stance.encoders import BACKENDS, DEFAULT_MODEL, EncoderError, locate
 from stance.encoders.backends import batch_encoder
 from stance.encoders.cache import EmbeddingCache, cache_location, caching, stats
-from stance.encoders.onnx import RECIPE, quantized_model
+from stance.encoders.onnx import onnx_model, vector_tag
 from stance.encoders.static import DIMENSIONS, load_static
 from stance.experiments.finetune import FinetunedEncoder
 from stance.progress import progress_bar
@@ -58,8 +58,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         if not caching():
             stats["uncached"] += len(texts)
             return np.vstack(self._encode(files, texts)) if texts else np.zeros((0, 0), dtype=np.float32)
-        tag = f"onnx-{RECIPE}" if self.backend == "onnx" else "torch"
-        cache = EmbeddingCache(cache_location(self.cache_dir), f"{files.identity}/{tag}")
+        cache = EmbeddingCache(cache_location(self.cache_dir), f"{files.identity}/{vector_tag(self.backend)}")
         try:
             found = cache.get(texts)
             missing = list(dict.fromkeys(t for t, v in zip(texts, found) if v is None))
@@ -81,9 +80,9 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         super().__setstate__({"device": "auto", "backend": "torch", **state})
 
     def prepare(self) -> None:
-        """Make what the backend needs (the int8 ONNX file) now, once, before workers start."""
-        if self.backend == "onnx":
-            quantized_model(locate(self.model), cache_location(self.cache_dir))
+        """Make what the backend needs (an ONNX file) now, once, before workers start."""
+        if self.backend != "torch":
+            onnx_model(locate(self.model), cache_location(self.cache_dir), self.backend)
 
     def _encode(self, files, texts: list[str]) -> list[np.ndarray]:
         encode = batch_encoder(files, self.backend, self.device, cache_location(self.cache_dir))
@@ -201,16 +200,16 @@ def use_backend(estimators, backend: str, prepare: bool = False) -> None:
 
 
 @contextmanager
-def on_backend(estimators, backend: str):
-    """Inside, the transformer encoders among ``estimators`` run on ``backend``, each made ready
-    first; one that cannot run there (a model ONNX cannot export) keeps its own. Yields those
-    switched; all are restored on leaving."""
+def on_backend(estimators, backend: str, only_from: str | None = None):
+    """Inside, the transformer encoders among ``estimators`` (those on ``only_from``, if given)
+    run on ``backend``, each made ready first; one that cannot run there (a model ONNX cannot
+    export) keeps its own. Yields those switched; all are restored on leaving."""
     blocks = transformer_encoders(estimators)
     before = [block.backend for block in blocks]
     switched = []
     try:
         for block, own in zip(blocks, before):
-            if own == backend:
+            if own == backend or only_from not in (None, own):
                 continue
             block.backend = backend
             try:

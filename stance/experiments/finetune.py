@@ -164,31 +164,32 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
         if model is None:  # the saved weights, as scoring runs them
             encode = batch_encoder(self._saved_files(), self.backend, self.device, cache_location(self.cache_dir))
             return np.asarray(encode(texts), dtype=np.float32)
-        if self.backend == "onnx":  # weights still in memory (a training fold), run as scoring would run them
+        if self.backend != "torch":  # weights still in memory (a training fold), run as scoring would run them
             return self._through_onnx(model, texts)
         return np.asarray(model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False),
                           dtype=np.float32)
 
     def _through_onnx(self, model, texts: list[str]) -> np.ndarray:
-        """Encode with the in-memory weights exported to int8 ONNX in a temporary directory."""
+        """Encode with the in-memory weights exported to the backend's ONNX in a temporary directory."""
         import tempfile
 
-        from stance.encoders.onnx import OnnxEncoder, quantized_model
+        from stance.encoders.onnx import OnnxEncoder, onnx_model
         with tempfile.TemporaryDirectory(prefix="stance-finetuned-") as tmp:
             path = Path(tmp) / "encoder"
             model.save(str(path))
             files = EncoderFiles(str(path), path, identity(path))
-            encoder = OnnxEncoder(files, quantized_model(files, Path(tmp)), resolve_device(self.device, "onnx"))
+            encoder = OnnxEncoder(files, onnx_model(files, Path(tmp), self.backend),
+                                  resolve_device(self.device, self.backend))
             return np.asarray(encoder.encode(texts), dtype=np.float32)
 
     def prepare(self) -> None:
-        """Make what the backend needs (the int8 ONNX file of the saved weights) now, once; for weights
+        """Make what the backend needs (the ONNX file of the saved weights) now, once; for weights
         still in memory, check that ONNX can run the model (the export happens when encoding)."""
-        if self.backend != "onnx":
+        if self.backend == "torch":
             return
-        from stance.encoders.onnx import quantized_model, supported
+        from stance.encoders.onnx import onnx_model, supported
         if getattr(self, "model_", None) is None:
-            quantized_model(self._saved_files(), cache_location(self.cache_dir))
+            onnx_model(self._saved_files(), cache_location(self.cache_dir), self.backend)
         else:
             supported(locate(self.model).path)
 

@@ -1,12 +1,13 @@
-"""Near-ties: the labels int8 ONNX may get wrong, predicted again with torch, the reference.
+"""Near-ties: the labels int8 ONNX may get wrong, predicted again in float32, as torch computes them.
 
 Int8 vectors differ a little from torch's (cosine about 0.99 for MiniLM), so a label changes
 only where the best class barely leads the runner-up. On BASIL 2.5–5% of labels changed,
 spread over every layer, and no quantization recipe that kept 99% ran at twice torch's speed.
-So scoring keeps int8 and re-predicts with torch the sentences whose margin (best probability
-minus the runner-up's) is under a threshold; ``experiments run`` sets it per dimension from
-held-out sentences predicted both ways, the smallest that leaves at most
-``1 - AGREEMENT`` of them disagreeing with torch.
+So scoring keeps int8 and re-predicts the sentences whose margin (best probability minus the
+runner-up's) is under a threshold with the float32 ONNX export (``RECHECK_BACKEND``: torch's
+arithmetic, loaded in a tenth of torch's time). ``experiments run`` sets the threshold per
+dimension from held-out sentences predicted with int8 and with torch: the smallest that leaves
+at most ``1 - AGREEMENT`` of them disagreeing with torch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 #: the 99% promised, because the threshold is then applied to sentences it was not set on.
 AGREEMENT = 0.995
 
-#: Sentences re-predicted with torch in this process, for scoring's summary.
+#: Sentences re-predicted in float32 in this process, for scoring's summary.
 rechecked: Counter = Counter()
 
 

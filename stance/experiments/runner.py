@@ -30,7 +30,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 import stance
-from stance.encoders import SCORING_BACKEND, EncoderError
+from stance.encoders import RECHECK_BACKEND, SCORING_BACKEND, EncoderError
 from stance.encoders.cache import uncached
 from stance.errors import StanceError
 from stance.experiments import embeddings, portable, recheck
@@ -326,7 +326,7 @@ def scoring_speed(model: StanceModel | portable.PortableModel, texts, *, sample:
                   budget_s: float = SPEED_BUDGET_S) -> dict:
     """Sentences/s of the saved model over its own training sentences, as ``stance score`` computes
     them: every feature block afresh (no cached vectors), transformer encoders through int8 ONNX
-    (near-ties again with torch: fewer among training sentences than in new text), a portable
+    (near-ties again in float32: fewer among training sentences than in new text), a portable
     model from its arrays. Timed batch by batch until ``sample`` sentences or
     ``budget_s`` seconds, after one warm-up batch (which loads the encoder)."""
     texts = list(dict.fromkeys(str(t) for t in texts))[:sample]
@@ -348,8 +348,8 @@ def _time_batches(model: StanceModel | portable.PortableModel, texts: list[str],
     done, seconds = 0, 0.0
     with uncached():
         model.predict_proba(texts[:SPEED_BATCH // 8])
-        if getattr(model, "recheck", None):  # load torch too, which re-predicts near-ties
-            with embeddings.on_backend(model.estimators(), "torch"):
+        if getattr(model, "recheck", None):  # load the float32 encoder too, which re-predicts near-ties
+            with embeddings.on_backend(model.estimators(), RECHECK_BACKEND, only_from=backend):
                 model.predict_proba(texts[:8])
         for start in range(0, len(texts), SPEED_BATCH):
             batch = texts[start:start + SPEED_BATCH]

@@ -121,18 +121,19 @@ class StanceModel:
     labels: dict[str, list[str]]
     features: object | None = None
     #: per dimension, the margin under which a label from int8 encoders is a near-tie,
-    #: predicted again with torch (see ``stance.experiments.recheck``); None without encoders
+    #: predicted again in float32 (see ``stance.experiments.recheck``); None without encoders
     recheck: dict[str, float] | None = None
 
     def predict_proba(self, sentences) -> dict[str, np.ndarray]:
         """Per dimension, an (n, classes) array in the schema's class order. With encoders on int8
-        ONNX, near-ties are predicted again with torch, so that labels agree with the reference's."""
+        ONNX, near-ties are predicted again in float32, so that labels agree with torch's."""
         sentences = list(sentences)
         proba = self._proba(sentences)
         ties = near_ties(proba, self.recheck) if self.recheck and sentences else None
         if ties is not None and ties.any():
+            from stance.encoders import RECHECK_BACKEND
             from stance.experiments.embeddings import on_backend
-            with on_backend(self.estimators(), "torch") as switched:
+            with on_backend(self.estimators(), RECHECK_BACKEND, only_from="onnx") as switched:
                 if switched:
                     again = self._proba([sentences[i] for i in np.flatnonzero(ties)])
                     for dim, p in proba.items():
