@@ -235,6 +235,10 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     result = score([DEMO], trained.path, tmp_path / "onnx", workers=1)
     assert embeddings.stats["encoded"] == before  # both read from the cache
     assert list((tmp_path / "cache" / "onnx").glob("*/model.int8-*.onnx"))
+    for kept_float in (tmp_path / "cache" / "onnx").glob("*/model.fp32-*.onnx"):
+        kept_float.unlink()  # as in a cache of older stance: scoring exports it once, before workers start
+    load_run(trained.path).model.use_backend("onnx", prepare=True)
+    assert list((tmp_path / "cache" / "onnx").glob("*/model.fp32-*.onnx"))
     torch_labels = pd.read_parquet(tmp_path / "torch" / "sentences.parquet").set_index("sentence_id").tone
     onnx_labels = pd.read_parquet(tmp_path / "onnx" / "sentences.parquet").set_index("sentence_id").tone
     assert result.counts.sentences == reference.counts.sentences == len(onnx_labels) == 165

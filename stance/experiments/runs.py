@@ -158,9 +158,14 @@ class StanceModel:
         return transformer_encoders(self.estimators())
 
     def use_backend(self, backend: str, prepare: bool = False) -> None:
-        """Run the model's transformer encoders on ``backend``; with ``prepare``, export what it needs now."""
-        from stance.experiments.embeddings import use_backend
+        """Run the model's transformer encoders on ``backend``; with ``prepare``, export what it needs
+        now, near-ties' float32 encoder included."""
+        from stance.encoders import RECHECK_BACKEND
+        from stance.experiments.embeddings import on_backend, use_backend
         use_backend(self.estimators(), backend, prepare)
+        if prepare and self.recheck:
+            with on_backend(self.estimators(), RECHECK_BACKEND, only_from="onnx"):
+                pass  # switching there prepares it
 
 
 def aligned_proba(pipeline, X, n_classes: int) -> np.ndarray:
