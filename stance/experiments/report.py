@@ -36,6 +36,11 @@ def write_run_report(path: Path, run_id: str, config: dict, metrics: dict) -> No
             series = {metric: [s["per_class"][c][metric] for c in names] for metric in ("precision", "recall", "f1")}
             parts.append(img(grouped_bars(names, series, f"{dim}: per class, {title}", "score"),
                              f"per-class precision, recall and F1 of {dim}, {title}"))
+        if "int8" in m:
+            i = m["int8"]
+            parts.append(f"<p>int8 ONNX labels agree with torch's on {i['agreement']:.1%} of held-out sentences, "
+                         f"{i['agreement_rechecked']:.1%} once near-ties ({i['rechecked']:.1%}) are predicted again "
+                         "in float32, as scoring does; the scores above are of those labels.</p>")
         if "search" in m:
             parts.append(f"<p>parameters chosen by the search: <code>{esc(str(m['search']['final']))}"
                          "</code></p>")
