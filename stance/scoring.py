@@ -347,10 +347,11 @@ def _model_key(job: Job) -> tuple:
 
 
 def _run_as(model, job: Job, prepare: bool = False):
-    """``model`` with its encoders on the job's backend, near-ties re-predicted or not."""
-    model.use_backend(job.backend, prepare)
+    """``model`` with its encoders on the job's backend, near-ties re-predicted or not (so that
+    ``prepare`` exports the float32 encoder only when near-ties need it)."""
     if not job.recheck and model.encoders():
         model.recheck = None
+    model.use_backend(job.backend, prepare)
     return model
 
 

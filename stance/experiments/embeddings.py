@@ -209,7 +209,7 @@ def on_backend(estimators, backend: str, only_from: str | None = None):
     switched = []
     try:
         for block, own in zip(blocks, before):
-            if own == backend or only_from not in (None, own):
+            if own == backend or (only_from is not None and own != only_from):
                 continue
             block.backend = backend
             try:

@@ -260,12 +260,14 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
                 fold_of[te] = k
                 chosen.append(params)
                 bar.advance()
-        entry = {}
+        int8 = None
         if reference is not None:
-            proba, entry["int8"] = _rechecked(proba, reference, fold_of)
-            thresholds[dim] = entry["int8"]["threshold"]
+            proba, int8 = _rechecked(proba, reference, fold_of)
+            thresholds[dim] = int8["threshold"]
         pred = proba.argmax(axis=1)
-        entry = {"cv": {**scores(y, pred, names), "folds": folds, "skipped": skipped}, **entry}
+        entry = {"cv": {**scores(y, pred, names), "folds": folds, "skipped": skipped}}
+        if int8:
+            entry["int8"] = int8
         if grid:
             entry["search"] = {"per_fold": chosen}
         _add_columns(columns, dim, names, keep, len(train.texts), y, pred, proba, fold_of)
