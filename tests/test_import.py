@@ -77,3 +77,39 @@ def test_agreement_command_reads_a_dataset_and_explains_a_missing_one(coded_csv,
     missing = subprocess.run([sys.executable, "-m", "stance", "labels", "agreement", str(tmp_path / "nope")],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "no labelled dataset here" in missing.stderr
+
+
+def test_rows_without_text_are_rejected_and_the_rest_imported(tmp_path):
+    """BASIL has sentences with empty text: they land in rejects.jsonl, not in an error."""
+    import json
+    path = tmp_path / "coded.jsonl"
+    rows = [{"sid": "a:1", "sentence": "Talks resumed.", "tone": "adversarial"},
+            {"sid": "a:2", "sentence": "   ", "tone": "neutral"},
+            {"sid": "a:3", "sentence": "Beijing objected.", "tone": "mixed"},
+            {"sid": "a:4", "sentence": "Both sides spoke.", "tone": "neutral"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n")
+    result = import_labels(path, tmp_path / "out", text_field="sentence", id_field="sid",
+                           value_map={"tone": {"mixed": ""}})
+    kept = {r["sentence_id"]: r for r in datasets.load_from_disk(str(tmp_path / "out"))}
+    assert set(kept) == {"a:1", "a:3", "a:4"} and result.sentences == 3 and result.rejected == 2
+    assert kept["a:3"]["tone_status"] == "unlabelled"  # 'mixed' mapped to nothing
+    assert kept["a:4"]["tone_status"] == "single"
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["origin"], r["field"]) for r in rejects][0] == (f"{path}:2", "sentence")
+    assert "empty sentence text" in rejects[0]["reason"] and rejects[1]["origin"] == f"{path}:5"
+    assert "2 rows rejected" in str(result)
+
+
+def test_map_to_nothing_on_the_command_line(coded_csv, tmp_path):
+    from typer.testing import CliRunner
+
+    from stance.cli import app
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["labels", "import", str(coded_csv), "--out", str(out), "-q",
+                                      "--text-field", "sentence", "--id-field", "sid", "--label", "framing=frame",
+                                      "--map", "framing:US=us", "--map", "framing:China="])
+    assert result.exit_code == 0, result.output
+    rows = {r["sentence_id"]: r for r in datasets.load_from_disk(str(out))}
+    assert rows["a:2"]["framing_n"] == 1 and rows["a:2"]["framing_status"] == "single"  # China dropped
+    bad = CliRunner().invoke(app, ["labels", "import", str(coded_csv), "--out", str(out), "--label", "framing="])
+    assert isinstance(bad.exception, StanceError) and "--label takes KEY=VALUE" in str(bad.exception)

@@ -149,11 +149,12 @@ def agreement_command(
         stderr.print(table)
 
 
-def _pairs(values: list[str], option: str) -> dict[str, str]:
+def _pairs(values: list[str], option: str, *, empty: bool = False) -> dict[str, str]:
+    """KEY=VALUE pairs; with ``empty``, KEY= (an empty value) is allowed."""
     pairs = {}
     for value in values:
         key, sep, target = value.partition("=")
-        if not sep or not key or not target:
+        if not sep or not key or not (target or empty):
             raise StanceError(f"{option} takes KEY=VALUE, got {value!r}")
         pairs[key.strip()] = target.strip()
     return pairs
@@ -170,7 +171,8 @@ def import_command(
     article_field: Annotated[Optional[str], typer.Option(help="Field holding the article id.")] = None,
     annotator_field: Annotated[Optional[str], typer.Option(help="Field naming the annotator.")] = None,
     map_values: Annotated[Optional[list[str]], typer.Option(
-        "--map", help="DIM:VALUE=CHOICE: rename a value of the file to a schema choice.")] = None,
+        "--map", help="DIM:VALUE=CHOICE: rename a value of the file to a schema choice; DIM:VALUE= "
+                      "drops the value (those rows stay unlabelled on DIM).")] = None,
     corpus: Annotated[Optional[Path], typer.Option(
         help="Corpus directory: rows need only a sentence id; text and article come from it.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -178,7 +180,10 @@ def import_command(
     """Bring labels made elsewhere into the dataset format of `labels pull`.
 
     Example: `stance labels import coded.csv --out labels/coded --text-field sentence
-    --label framing=frame --map framing:US=us --map framing:China=prc`
+    --label framing=frame --map framing:US=us --map framing:China=prc --map framing:unclear=`
+
+    Rows without a sentence (empty text, an unreadable line) go to OUT/rejects.jsonl
+    with the reason; the rest is imported.
 
     Labels kept without their text (keyed by sentence id) join a corpus:
     `stance labels import labels/seed/gold.jsonl --corpus seed-corpus/ --out labels/seed-data`
@@ -186,7 +191,7 @@ def import_command(
     from stance.labels.agreement import agreement_tables
     from stance.labels.importer import import_labels
     value_map: dict[str, dict[str, str]] = {}
-    for dim_value, choice in _pairs(map_values or [], "--map").items():
+    for dim_value, choice in _pairs(map_values or [], "--map", empty=True).items():
         dim, sep, value = dim_value.partition(":")
         if not sep:
             raise StanceError(f"--map takes DIM:VALUE=CHOICE, got {dim_value}={choice}")
