@@ -35,7 +35,7 @@ from stance.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar, stderr
 from stance.readers import INPUT_FORMATS, Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
-from stance.splitter import SPLITTER_VERSION, split_with_text
+from stance.splitter import SPLITTER_VERSION, split_with_text, without_captions
 
 MAX_ARTICLE_CHARS = 1_000_000
 MAX_SENTENCE_CHARS = 1_000
@@ -81,6 +81,7 @@ class Counts:
     near_duplicates: int = 0  # articles that copy an earlier one (kept and marked, or dropped)
     near_duplicate_clusters: int = 0  # stories found in more than one article
     dates_unread: int = 0  # kept articles whose date could not be read (kept as the text it was)
+    captions: int = 0  # sentences of photo captions, dropped (they describe a picture, not the story)
 
 
 @dataclass
@@ -97,7 +98,8 @@ class CorpusResult:
                 + ("near-duplicates not looked for" if self.near_duplicates == "keep" else
                    f"{c.near_duplicates:,} near-duplicates of {c.near_duplicate_clusters:,} stories "
                    f"{'dropped' if self.near_duplicates == 'drop' else 'marked'}")
-                + (f"; {c.dates_unread:,} dates could not be read" if c.dates_unread else ""))
+                + (f"; {c.dates_unread:,} dates could not be read" if c.dates_unread else "")
+                + (f"; {c.captions:,} photo-caption sentences dropped" if c.captions else ""))
 
 
 def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CHARS) -> Article | Rejected:
@@ -184,6 +186,7 @@ class ChunkResult:
     signatures: np.ndarray | None = None  # MinHash of each article, for near-duplicates
     texts: list[str] | None = None  # the sentences' text as Python strings, for a scorer in this process
     spooled: str | None = None
+    captions: int = 0  # caption sentences dropped by the splitter
 
     def spool(self, directory: str) -> ChunkResult:
         """Move the tables into an Arrow file in ``directory`` (in a worker): the parent reads
@@ -222,7 +225,7 @@ def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_c
         read += 1
         item = record if isinstance(record, Rejected) else to_article(record, fields, max_chars)
         (rejects if isinstance(item, Rejected) else articles).append(item)
-    article_table, sentence_table, texts = split_batch(articles, max_sentence_chars)
+    article_table, sentence_table, texts, captions = split_batch(articles, max_sentence_chars)
     keys, minhashes = [], None
     if corpus:
         keys = [hashlib.blake2b(a.text.strip().encode(), digest_size=12).digest() for a in articles]
@@ -230,7 +233,7 @@ def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_c
             "text_key", text_keys(texts) if repeats else pa.nulls(len(texts), pa.string()))
     if repeats:
         minhashes = signatures([a.text for a in articles]) if articles else np.zeros((0, NUM_PERM), np.uint32)
-    return ChunkResult(read, rejects, article_table, sentence_table, keys, minhashes, texts)
+    return ChunkResult(read, rejects, article_table, sentence_table, keys, minhashes, texts, captions=captions)
 
 
 def spool_chunk(chunk: Chunk, spool: str, **options) -> ChunkResult:
@@ -325,6 +328,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
             for result in results:
                 result.unspool()
                 counts.read += result.read
+                counts.captions += result.captions
                 for rejected in result.rejects:
                     rejects.add(rejected)
                 keep = seen.keep_new(result, counts, rejects)
@@ -480,8 +484,9 @@ def file_size(path: Path) -> int:
 
 
 def split_batch(batch: list[Article], max_sentence_chars: int = MAX_SENTENCE_CHARS
-                ) -> tuple[pa.Table, pa.Table, list[str]]:
-    """The article and sentence tables of a batch, and the sentences' text (runs in a worker process).
+                ) -> tuple[pa.Table, pa.Table, list[str], int]:
+    """The article and sentence tables of a batch, the sentences' text, and how many caption
+    sentences were dropped (runs in a worker process).
 
     Only the split itself is per article; the sentence columns are built with Arrow
     kernels, because per-sentence Python is what would make corpus building slow.
@@ -492,8 +497,10 @@ def split_batch(batch: list[Article], max_sentence_chars: int = MAX_SENTENCE_CHA
     ends: list[int] = []
     sentences: list[str] = []
     counts: list[int] = []
+    captions = 0
     for article in batch:
-        s, e, t = split_with_text(article.text, max_sentence_chars)
+        s, e, t, dropped = without_captions(article.text, *split_with_text(article.text, max_sentence_chars))
+        captions += dropped
         starts += s
         ends += e
         sentences += t
@@ -510,4 +517,4 @@ def split_batch(batch: list[Article], max_sentence_chars: int = MAX_SENTENCE_CHA
         "text": pa.array(sentences, pa.string()),
         **{m: articles[m].take(owners) for m in METADATA},
     }
-    return articles, pa.table(columns, schema=SENTENCE_SCHEMA), sentences
+    return articles, pa.table(columns, schema=SENTENCE_SCHEMA), sentences, captions

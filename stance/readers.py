@@ -45,6 +45,12 @@ TRANSFORMER_CHUNK = 50
 #: keep every worker busy to the end.
 PAGE_CHUNK = 64
 
+#: A directory of .txt articles may hold their metadata in one of these, one row per file:
+#: ``file`` (its path below the directory) and any of the article fields below.
+SIDECAR_NAMES = ("metadata.csv", "metadata.jsonl")
+SIDECAR_FIELDS = ("id", "title", "source", "date", "url", "author")
+MAX_SIDECAR_BYTES = 64 << 20
+
 csv.field_size_limit(sys.maxsize)
 
 
@@ -83,6 +89,7 @@ def find_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
             files = sorted(
                 p for p in path.rglob("*")
                 if p.is_file() and p.name.lower().endswith(SUPPORTED) and not _hidden(p, path)
+                and not (p.parent == path and p.name in SIDECAR_NAMES)
             )
             datasets_below = sorted(p.parent for p in path.rglob("dataset_info.json"))
             found.extend(files)
@@ -94,6 +101,40 @@ def find_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def read_sidecar(root: Path) -> dict[str, dict[str, str]]:
+    """The metadata of the .txt articles below ``root``, keyed by file path relative to it, from
+    ``root/metadata.csv`` or ``root/metadata.jsonl`` (none: an empty dict).
+
+    Plain text files carry no outlet or date; this table gives them, so that
+    ``estimate --by source`` works on a folder of .txt articles.
+    """
+    found = [root / name for name in SIDECAR_NAMES if (root / name).is_file()]
+    if not found:
+        return {}
+    if len(found) > 1:
+        raise StanceError(f"{root}: both {found[0].name} and {found[1].name}; keep one metadata file")
+    path = found[0]
+    if path.stat().st_size > MAX_SIDECAR_BYTES:
+        raise StanceError(f"{path}: over {MAX_SIDECAR_BYTES >> 20} MB; is it a metadata table?")
+    table: dict[str, dict[str, str]] = {}
+    for record in read_records(path):
+        if isinstance(record, Rejected):
+            raise StanceError(f"{record.origin}: {record.reason}")
+        row = {str(k): v for k, v in record.fields.items()}
+        name = str(row.pop("file", "") or "").strip()
+        if not name:
+            raise StanceError(f"{record.origin}: no 'file' (the article's path below {root})")
+        unknown = sorted(set(row) - set(SIDECAR_FIELDS))
+        if unknown:
+            raise StanceError(f"{record.origin}: unknown field {unknown[0]!r}; a metadata table has 'file' "
+                              f"and any of {', '.join(SIDECAR_FIELDS)}")
+        key = Path(name).as_posix()
+        if key in table:
+            raise StanceError(f"{record.origin}: {key!r} is listed twice")
+        table[key] = {k: str(v) for k, v in row.items() if v not in (None, "")}
+    return table
 
 
 def is_hf_dataset(path: Path) -> bool:
@@ -122,6 +163,7 @@ class Chunk:
     root: str | None = None
     nbytes: int = 0
     input_format: str = "auto"
+    metadata: dict[str, dict[str, str]] | None = None  # text files' sidecar rows, by path below root
 
     def records(self) -> Iterator[Record | Rejected]:
         if self.kind == "jsonl":
@@ -129,7 +171,7 @@ class Chunk:
         root = Path(self.root) if self.root else None
         if self.kind in ("text", "html", "docx"):
             return (record for p in self.payload for record in _file_records(Path(p), root, self.kind,
-                                                                             self.input_format))
+                                                                             self.input_format, self.metadata))
         if self.kind == "pages":
             return (page_record(p) if isinstance(p, RawPage) else p for p in self.payload)
         return iter(self.payload)
@@ -140,7 +182,13 @@ def read_chunks(inputs: Iterable[str | os.PathLike], chunk_records: int = CHUNK_
     """Cut every input into chunks of at most ``chunk_records`` records (or about ``chunk_bytes``)."""
     for item in inputs:
         root = str(item) if Path(item).is_dir() else None
+        sidecar = read_sidecar(Path(item)) if root else {}
         batches = {kind: ([], 0) for kind in _KIND.values()}  # files read in the worker
+
+        def chunk_of(kind: str, files: list[str], size: int) -> Chunk:
+            rows = {key: sidecar[key] for f in files if (key := _relative(f, root)) in sidecar} if sidecar else None
+            return Chunk(kind, files[-1], files, root=root, nbytes=size, input_format=input_format, metadata=rows)
+
         for path in find_inputs([item]):
             kind = next((k for suffixes, k in _KIND.items() if path.name.lower().endswith(suffixes)), None)
             if kind is None or path.is_dir():
@@ -151,12 +199,16 @@ def read_chunks(inputs: Iterable[str | os.PathLike], chunk_records: int = CHUNK_
             size += _file_size(path)
             if len(files) >= (chunk_records if kind == "text" else min(chunk_records, PAGE_CHUNK)) \
                     or size >= chunk_bytes:
-                yield Chunk(kind, str(path), files, root=root, nbytes=size, input_format=input_format)
+                yield chunk_of(kind, files, size)
                 files, size = [], 0
             batches[kind] = (files, size)
         for kind, (files, size) in batches.items():
             if files:
-                yield Chunk(kind, files[-1], files, root=root, nbytes=size, input_format=input_format)
+                yield chunk_of(kind, files, size)
+
+
+def _relative(path: str, root: str) -> str:
+    return Path(path).relative_to(root).as_posix()
 
 
 def _chunks_of(path: Path, chunk_records: int, chunk_bytes: int) -> Iterator[Chunk]:
@@ -222,8 +274,10 @@ def _file_size(path: Path) -> int:
         return 0
 
 
-def _file_records(path: Path, root: Path | None, kind: str, input_format: str) -> Iterator[Record | Rejected]:
-    """The articles of one file: itself (a .txt, a saved page), or those of an export in it."""
+def _file_records(path: Path, root: Path | None, kind: str, input_format: str,
+                  metadata: dict[str, dict[str, str]] | None = None) -> Iterator[Record | Rejected]:
+    """The articles of one file: itself (a .txt, a saved page), or those of an export in it.
+    A .txt article takes its fields from its row of the directory's metadata table, if any."""
     if kind == "docx":
         paragraphs = docx_paragraphs(path)
         yield from [paragraphs] if isinstance(paragraphs, Rejected) else nexis_articles(path, paragraphs)
@@ -248,7 +302,9 @@ def _file_records(path: Path, root: Path | None, kind: str, input_format: str) -
     if input_format == "nexis" or input_format == "auto" and looks_like_nexis(text):
         yield from nexis_articles(path, text.splitlines())
     else:
-        yield Record(str(path), {"text": text}, default_id=id_from_path(path, root))
+        row = dict((metadata or {}).get(path.relative_to(root).as_posix() if root else "", {}))
+        default_id = row.pop("id", None) or id_from_path(path, root)
+        yield Record(str(path), {**row, "text": text}, default_id=default_id)
 
 
 def _open_binary(path: Path):

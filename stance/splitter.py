@@ -19,7 +19,7 @@ from itertools import accumulate
 from operator import add
 
 #: Bumped whenever a rule changes, because sentence ids depend on the splits.
-SPLITTER_VERSION = "news-rules-2"
+SPLITTER_VERSION = "news-rules-3"
 
 # Never end a sentence after these: titles and words that stand before a name or number.
 _TITLES = (
@@ -75,6 +75,34 @@ _SEPARATOR_WRAPPED = re.compile(
 # :func:`_split_after_punctuation` gives up on text that has one outside its separators.
 _PUNCT_FIRST = re.compile(f"({_LAST_CHAR})(\\s{_AFTER_PUNCT})")
 _WORD_CHAR = re.compile(r"\w")
+# A photo credit closing a caption: "(© Stefani Reynolds/AP Images)", "(AP Photo/Andrew Harnik)",
+# "(Photo by X/Getty Images)", or a line of its own such as "Photo: Reuters".
+_CREDIT = re.compile(
+    r"(?:\([^()\n]{0,160}?(?:©|\(c\)|\bphoto\b|\bimages?\b|\bcredit\b|/reuters|/afp|/epa|/xinhua)"
+    r"[^()\n]{0,160}\)|^(?:photo|image|credit)s?\s*:.{0,160})\s*$", re.IGNORECASE)
+_CREDIT_HINT = re.compile(r"©|\(c\)|photo|image|credit|/reuters|/afp|/epa|/xinhua", re.IGNORECASE)
+
+
+def without_captions(text: str, starts: list[int], ends: list[int], sentences: list[str]
+                     ) -> tuple[list[int], list[int], list[str], int]:
+    """Drop photo captions: every sentence of a paragraph (line) whose last sentence ends in a
+    photo credit. A caption describes a picture, not the story, and carries no stance. Returns
+    the sentences kept and how many were dropped."""
+    if not _CREDIT_HINT.search(text):
+        return starts, ends, sentences, 0
+    drop = set()
+    for i, sentence in enumerate(sentences):
+        if not _CREDIT.search(sentence):
+            continue
+        paragraph = text.rfind("\n", 0, starts[i]) + 1
+        j = i
+        while j >= 0 and starts[j] >= paragraph:
+            drop.add(j)
+            j -= 1
+    if not drop:
+        return starts, ends, sentences, 0
+    keep = [i for i in range(len(sentences)) if i not in drop]
+    return [starts[i] for i in keep], [ends[i] for i in keep], [sentences[i] for i in keep], len(drop)
 
 
 def split_sentences(text: str, max_chars: int = 1000) -> list[tuple[int, int]]:

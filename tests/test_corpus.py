@@ -194,7 +194,7 @@ def test_workers_agree_across_chunks_with_duplicates_and_rejects(tmp_path):
     assert one[0] == two[0] and one[1] == two[1] and one[3] == two[3]
     assert one[2]["counts"] == two[2]["counts"] == {
         "read": 2600, "kept": 1300, "duplicates": 1298, "rejected": 2, "sentences": 2600, "near_duplicates": 0,
-        "near_duplicate_clusters": 0, "dates_unread": 0}
+        "near_duplicate_clusters": 0, "dates_unread": 0, "captions": 0}
     assert sorted(p.name for p in (tmp_path / "w2").iterdir()) == [
         "articles.parquet", "manifest.json", "rejects.jsonl", "sentences.parquet"]
 
@@ -202,3 +202,54 @@ def test_workers_agree_across_chunks_with_duplicates_and_rejects(tmp_path):
 def test_missing_input_is_a_clear_error(tmp_path):
     with pytest.raises(StanceError, match="no such file or directory"):
         build_corpus([tmp_path / "nope"], tmp_path / "out")
+
+
+def test_a_metadata_table_gives_txt_articles_their_source_and_date(seed_dir, tmp_path):
+    """Plain .txt files carry no outlet or date: metadata.csv beside them does, keyed by file name."""
+    import shutil
+
+    import pandas as pd
+
+    news = tmp_path / "news"
+    shutil.copytree(seed_dir, news)
+    files = sorted(p.name for p in news.glob("*.txt"))
+    pd.DataFrame({"file": files, "source": ["cnn", "cnn", "axios", "state", "state"],
+                  "date": ["2021-09-10"] * 4 + ["September 9, 2021"], "title": [f"t{i}" for i in range(5)]}
+                 ).to_csv(news / "metadata.csv", index=False)
+    build_corpus([news], tmp_path / "c", workers=2)
+    sentences, articles, manifest, rejects = read(tmp_path / "c")
+    assert manifest["counts"]["read"] == 5 and not rejects  # the table itself is not an article
+    by_file = {a["origin"].rsplit("/", 1)[1]: a for a in articles.values()}
+    assert [by_file[f]["source"] for f in files] == ["cnn", "cnn", "axios", "state", "state"]
+    assert by_file[files[4]]["date"] == "2021-09-09" and by_file[files[0]]["title"] == "t0"
+    assert {s["source"] for s in sentences} == {"cnn", "axios", "state"}
+
+
+def test_a_bad_metadata_table_names_its_line_and_field(tmp_path):
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "a.txt").write_text("Talks resumed on Thursday.")
+    (news / "metadata.csv").write_text("file,outlet\na.txt,cnn\n")
+    with pytest.raises(StanceError, match=r"metadata.csv:2: unknown field 'outlet'.*source"):
+        build_corpus([news], tmp_path / "c", workers=1)
+    (news / "metadata.csv").write_text("file,source\na.txt,cnn\n,fox\n")
+    with pytest.raises(StanceError, match=r"metadata.csv:3: no 'file'"):
+        build_corpus([news], tmp_path / "c", workers=1)
+
+
+def test_photo_captions_are_dropped_and_counted(tmp_path):
+    text = ("Biden and Xi spoke on Thursday.\n\n"
+            "Wang Yi and Antony Blinken shaking hands in front of flags (© A. Photographer/AP Images)\n\n"
+            "Blinken, right, meets Wang on July 9 in Bali. (© A. Photographer/AP Images)\n\n"
+            "Both sides called the talks candid. (Reporting by a correspondent)\n\n"
+            "Photo: Reuters\n\n"
+            "The images of the summit were widely shared (officials said).")
+    src = write_jsonl(tmp_path / "a.jsonl", [{"id": "a", "text": text}])
+    build_corpus([src], tmp_path / "c", workers=1)
+    sentences, _, manifest, _ = read(tmp_path / "c")
+    assert [s["text"] for s in sentences] == [
+        "Biden and Xi spoke on Thursday.", "Both sides called the talks candid.",
+        "(Reporting by a correspondent)", "The images of the summit were widely shared (officials said)."]
+    assert [s["index"] for s in sentences] == [0, 1, 2, 3]
+    assert all(text[s["start"]:s["end"]] == s["text"] for s in sentences)
+    assert manifest["counts"]["captions"] == 4
