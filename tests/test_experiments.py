@@ -31,6 +31,27 @@ def test_folds_never_split_an_article(default_run):
         assert predictions[f"{dim}_fold"].nunique() == 5
 
 
+def test_cv_group_by_keeps_a_kept_field_together(demo_corpus, tmp_path):
+    """BASIL's three outlets write about one event: folds grouped by event keep them together."""
+    import pandas as pd
+
+    from stance.resources import demo_dir
+    gold = pd.read_json(demo_dir() / "gold.jsonl", lines=True)
+    gold["event"] = "e" + (gold["article_id"].str[-3:].astype(int) % 7).astype(str)  # 30 articles, 7 events
+    gold.to_json(tmp_path / "gold.jsonl", orient="records", lines=True)
+    import_labels(tmp_path / "gold.jsonl", tmp_path / "labels", corpus=demo_corpus, keep=["event"])
+    assert datasets.load_from_disk(str(tmp_path / "labels")).features["event"].dtype == "string"
+    made = run(DEFAULT, tmp_path / "labels", out=tmp_path / "runs", overrides={"cv.group_by": "event"})
+    predictions = pq.read_table(made.path / "cv_predictions.parquet").to_pandas()
+    predictions["event"] = predictions["sentence_id"].map(dict(zip(gold["sentence_id"], gold["event"])))
+    assert predictions.groupby("event")["tone_fold"].nunique().max() == 1
+    assert predictions["tone_fold"].nunique() == 5
+    with pytest.raises(StanceError, match="no field 'outlet' to group folds by; the dataset keeps event"):
+        run(DEFAULT, tmp_path / "labels", out=tmp_path / "runs", overrides={"cv.group_by": "outlet"})
+    with pytest.raises(StanceError, match="'text' is a column the dataset has already"):
+        import_labels(tmp_path / "gold.jsonl", tmp_path / "x", corpus=demo_corpus, keep=["text"])
+
+
 def test_metrics_match_the_saved_predictions(default_run):
     metrics = json.loads((default_run / "metrics.json").read_text())
     predictions = pq.read_table(default_run / "cv_predictions.parquet").to_pandas()

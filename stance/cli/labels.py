@@ -175,6 +175,9 @@ def import_command(
                       "drops the value (those rows stay unlabelled on DIM).")] = None,
     corpus: Annotated[Optional[Path], typer.Option(
         help="Corpus directory: rows need only a sentence id; text and article come from it.")] = None,
+    keep: Annotated[Optional[list[str]], typer.Option(
+        help="Keep this field of the table as a column (repeat for several): an event to group "
+             "cross-validation by (cv.group_by), an outlet.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Bring labels made elsewhere into the dataset format of `labels pull`.
@@ -198,7 +201,7 @@ def import_command(
         value_map.setdefault(dim, {})[value] = choice
     result = import_labels(file, out, text_field=text_field, labels=_pairs(label or [], "--label"),
                            id_field=id_field, article_field=article_field, annotator_field=annotator_field,
-                           value_map=value_map, corpus=corpus, progress=not quiet)
+                           value_map=value_map, corpus=corpus, keep=keep, progress=not quiet)
     stderr.print(str(result), highlight=False)
     for table in agreement_tables(result.agreement):
         stderr.print(table)

@@ -15,6 +15,7 @@ C = 4.0
 
 [cv]
 folds = 5
+group_by = "event"         # optional: folds keep each event's articles together (default: near-duplicate stories)
 
 [search]                   # optional: a grid searched inside each training fold
 "model.C" = [1.0, 4.0, 16.0]
@@ -92,6 +93,10 @@ def resolve_config(raw: dict, where: str = "config") -> dict:
     folds = config["cv"].get("folds")
     if not isinstance(folds, int) or folds < 2:
         raise ConfigError(f"{where}: cv.folds must be an integer of at least 2, got {folds!r}")
+    group_by = config["cv"].get("group_by")
+    if group_by is not None and (not isinstance(group_by, str) or not group_by):
+        raise ConfigError(f"{where}: cv.group_by names a field of the labelled data (an event, say), "
+                          f"got {group_by!r}")
     if not isinstance(config["seed"], int):
         raise ConfigError(f"{where}: seed must be an integer, got {config['seed']!r}")
     if not isinstance(config["dimensions"], list):

@@ -52,7 +52,7 @@ def learning_curve(config: str | Path | dict, data: str | Path, *, out: str | Pa
                    schema: Schema | None = None, progress: bool = False) -> Curve:
     schema = schema or load_schema()
     config = load_config(config, overrides)
-    labelled = read_labelled(data, schema)
+    labelled = read_labelled(data, schema, config["cv"].get("group_by"))
     dims, _ = select_dimensions(config, labelled, schema)  # skipped dimensions cannot be learnt from here
     rng = np.random.default_rng(config["seed"])
     prepared = {}

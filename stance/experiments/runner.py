@@ -82,7 +82,8 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
     schema = schema or load_schema()
     config = load_config(config, overrides)
     root = Path(out) if out else runs_dir()
-    train = read_labelled(data, schema)
+    train = read_labelled(data, schema, config["cv"].get("group_by"))
+    train.groups  # noqa: B018  (an unknown group_by field is an error before any training)
     held_out = read_labelled(test, schema) if test else None
     dims, skipped_dims = select_dimensions(config, train, schema)
     for dim in dims:

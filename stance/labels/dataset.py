@@ -51,6 +51,7 @@ class Sentence:
     text: str
     annotations: list[Annotation] = field(default_factory=list)
     cluster_id: str = ""  # the article's near-duplicate cluster, where the corpus found one
+    fields: dict[str, str] = field(default_factory=dict)  # other fields kept with it (an event, an outlet)
 
 
 def choice_name(dim, value: str, where: str) -> str:
@@ -79,9 +80,12 @@ def resolve(values: list[str], ground_truth: list[str]) -> tuple[str | None, str
     return None, "tie"
 
 
-def features(schema: Schema) -> datasets.Features:
-    columns = {"sentence_id": datasets.Value("string"), "article_id": datasets.Value("string"),
-               "cluster_id": datasets.Value("string"), "text": datasets.Value("string")}
+#: Columns every labelled dataset has, beside the dimensions' and any kept fields.
+BASE_COLUMNS = ("sentence_id", "article_id", "cluster_id", "text")
+
+
+def features(schema: Schema, kept: tuple[str, ...] = ()) -> datasets.Features:
+    columns = {name: datasets.Value("string") for name in (*BASE_COLUMNS, *kept)}
     for dim in schema.dimensions:
         columns[dim.name] = datasets.ClassLabel(names=dim.names)
         columns[f"{dim.name}_n"] = datasets.Value("int32")
@@ -89,14 +93,21 @@ def features(schema: Schema) -> datasets.Features:
     return datasets.Features(columns)
 
 
+def kept_fields(sentences: list[Sentence]) -> tuple[str, ...]:
+    return tuple(sorted({name for s in sentences for name in s.fields}))
+
+
 def build_rows(sentences: list[Sentence], schema: Schema) -> dict[str, list]:
     """Dataset columns: one row per sentence, each dimension resolved."""
-    rows: dict[str, list] = {name: [] for name in features(schema)}
+    kept = kept_fields(sentences)
+    rows: dict[str, list] = {name: [] for name in features(schema, kept)}
     for sentence in sentences:
         rows["sentence_id"].append(sentence.sentence_id)
         rows["article_id"].append(sentence.article_id)
         rows["cluster_id"].append(sentence.cluster_id or sentence.article_id)
         rows["text"].append(sentence.text)
+        for name in kept:
+            rows[name].append(sentence.fields.get(name))
         live = [a for a in sentence.annotations if not a.cancelled]
         for dim in schema.dimensions:
             values = [a.labels[dim.name] for a in live if dim.name in a.labels]
@@ -113,7 +124,7 @@ def write_dataset(sentences: list[Sentence], schema: Schema, out: str | Path) ->
     the raw annotations beside it, replacing an earlier dataset there."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    feats = features(schema)
+    feats = features(schema, kept_fields(sentences))
     # built from Arrow columns: from_dict would encode every example in Python
     table = pa.table({name: pa.array(values, type=feats[name].pa_type)
                       for name, values in build_rows(sentences, schema).items()})
@@ -203,12 +214,26 @@ class LabelledData:
     labels: dict[str, np.ndarray]
     statuses: dict[str, np.ndarray]
     cluster_ids: np.ndarray  # near-duplicate clusters of the articles (the article ids where none is known)
+    fields: dict[str, np.ndarray] = field(default_factory=dict)  # kept fields (``labels import --keep``)
+    group_by: str | None = None  # a kept field whose values cross-validation keeps together
 
     @cached_property
     def groups(self) -> np.ndarray:
-        """What cross-validation keeps on one side: a near-duplicate cluster of articles, joined
-        with every other cluster that has a sentence of the same text (case and spacing aside),
-        so that no wire sentence is both trained on and tested."""
+        """What cross-validation keeps on one side: a near-duplicate cluster of articles (or the
+        value of the field ``group_by``), joined with every other one that has a sentence of the
+        same text (case and spacing aside), so that no wire sentence is both trained on and tested."""
+        return self.grouped_by(self.group_by)
+
+    def grouped_by(self, name: str | None) -> np.ndarray:
+        """:attr:`groups` starting from the values of the kept field ``name`` (an event, say: three
+        outlets' articles on one event share facts and quotes) instead of the clusters."""
+        if name is None:
+            keys = self.cluster_ids
+        elif name in self.fields:
+            keys = np.asarray(["" if v is None else str(v) for v in self.fields[name]], dtype=object)
+        else:
+            raise StanceError(f"{self.path}: no field {name!r} to group folds by; the dataset keeps "
+                              f"{', '.join(self.fields) or 'no other fields'} (keep one with `labels import --keep`)")
         parent: dict[str, str] = {}
 
         def root(key: str) -> str:
@@ -219,13 +244,13 @@ class LabelledData:
             return key
 
         first_cluster: dict[str, str] = {}
-        for cluster, text in zip(self.cluster_ids, self.texts):
+        for cluster, text in zip(keys, self.texts):
             key = " ".join(str(text).lower().split())
             other = first_cluster.setdefault(key, cluster)
             a, b = root("c" + cluster), root("c" + other)
             if a != b:
                 parent[max(a, b)] = min(a, b)
-        return np.asarray([root("c" + c)[1:] for c in self.cluster_ids], dtype=object)
+        return np.asarray([root("c" + c)[1:] for c in keys], dtype=object)
 
     @property
     def hash(self) -> str:
@@ -238,7 +263,8 @@ class LabelledData:
         return digest.hexdigest()[:16]
 
 
-def read_labelled(path: str | Path, schema: Schema) -> LabelledData:
+def read_labelled(path: str | Path, schema: Schema, group_by: str | None = None) -> LabelledData:
+    """The dataset at ``path`` as arrays; ``group_by`` names a kept field that folds keep together."""
     dataset = load_labelled(path, schema)
     table = dataset.data.table
     dims = [d.name for d in schema.dimensions if d.name in dataset.column_names]
@@ -254,4 +280,11 @@ def read_labelled(path: str | Path, schema: Schema) -> LabelledData:
         {d: np.asarray(table.column(f"{d}_status").to_pylist(), dtype=object) for d in dims},
         np.asarray(table.column("cluster_id").to_pylist(), dtype=object)  # datasets from before clusters: articles
         if "cluster_id" in table.column_names else article_ids,
+        {name: np.asarray(table.column(name).to_pylist(), dtype=object) for name in table.column_names
+         if name not in BASE_COLUMNS and name not in dimension_columns(schema)},
+        group_by,
     )
+
+
+def dimension_columns(schema: Schema) -> set[str]:
+    return {c for d in schema.dimensions for c in (d.name, f"{d.name}_n", f"{d.name}_status")}

@@ -18,7 +18,8 @@ from stance.corpus import RejectLog, content_id
 from stance.errors import StanceError
 from stance.progress import progress_bar
 from stance.labels.agreement import agreement
-from stance.labels.dataset import Annotation, Sentence, choice_name, write_dataset, write_summary
+from stance.labels.dataset import (BASE_COLUMNS, Annotation, Sentence, choice_name, dimension_columns,
+                                   write_dataset, write_summary)
 from stance.labels.pull import parse_annotations
 from stance.records import Rejected
 from stance.readers import read_records
@@ -49,7 +50,8 @@ def import_labels(path: str | Path, out: str | Path, *, text_field: str = "text"
                   labels: dict[str, str] | None = None, id_field: str | None = None,
                   article_field: str | None = None, annotator_field: str | None = None,
                   value_map: dict[str, dict[str, str]] | None = None, corpus: str | Path | None = None,
-                  schema: Schema | None = None, progress: bool = False) -> ImportResult:
+                  keep: list[str] | None = None, schema: Schema | None = None,
+                  progress: bool = False) -> ImportResult:
     """Import ``path`` into the dataset at ``out``.
 
     ``labels`` maps each dimension to the field (or, in a Label Studio export, the
@@ -57,7 +59,8 @@ def import_labels(path: str | Path, out: str | Path, *, text_field: str = "text"
     its own name. ``value_map`` renames values, per dimension, before they are checked
     against the schema's choices; a value mapped to ``""`` is dropped (left unlabelled).
     With ``corpus`` (a ``corpus build`` directory), rows may carry only a sentence id:
-    text and article id come from the corpus. A row with no sentence (empty text, an
+    text and article id come from the corpus. ``keep`` names fields of a table to keep as
+    columns of the dataset (an event, to group cross-validation folds by: ``cv.group_by``). A row with no sentence (empty text, an
     unreadable line, an id the corpus lacks) goes to ``out/rejects.jsonl`` with the
     reason, and the rest is imported.
     """
@@ -67,17 +70,23 @@ def import_labels(path: str | Path, out: str | Path, *, text_field: str = "text"
     for dim in labels:
         schema.dimension(dim)  # an unknown dimension is an error that lists the known ones
     value_map = value_map or {}
+    keep = list(keep or [])
+    taken = sorted(set(keep) & (set(BASE_COLUMNS) | dimension_columns(schema)))
+    if taken:
+        raise StanceError(f"{{keep}}: {taken[0]!r} is a column the dataset has already", keep=taken[0])
     rejects: list[Rejected] = []
     with progress_bar(f"import {path.name}", None, enabled=progress, status="{records:,} records read",
                       records=0) as bar:
         if _is_label_studio_export(path):
+            if keep:
+                raise StanceError("{keep} reads fields of a table, not of a Label Studio export", keep=keep[0])
             kind = "Label Studio export"
             sentences = _from_export(path, text_field, labels, id_field, article_field, value_map, schema, bar)
         else:
             kind = "table"
             known = _corpus_sentences(corpus) if corpus else None
             sentences = _from_table(path, text_field, labels, id_field or ("sentence_id" if known else None),
-                                    article_field, annotator_field, value_map, schema, known, bar, rejects)
+                                    article_field, annotator_field, value_map, schema, known, bar, rejects, keep)
     annotations = [a for s in sentences for a in s.annotations]
     write_dataset(sentences, schema, out)
     log = RejectLog(Path(out) / REJECTS_FILE, show=progress)
@@ -153,7 +162,7 @@ def _corpus_sentences(corpus: str | Path) -> dict[str, tuple[str, str, str]]:
 def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: str | None,
                 article_field: str | None, annotator_field: str | None, value_map: dict,
                 schema: Schema, known: dict[str, tuple[str, str]] | None, bar,
-                rejects: list[Rejected]) -> list[Sentence]:
+                rejects: list[Rejected], keep: list[str]) -> list[Sentence]:
     fields = {dim.name: labels.get(dim.name, dim.name) for dim in schema.dimensions}
     by_id: dict[str, Sentence] = {}
     seen_label_field = set()
@@ -179,9 +188,10 @@ def _from_table(path: Path, text_field: str, labels: dict[str, str], id_field: s
             rejects.append(Rejected(where, "empty sentence text", text_field, row))
             continue
         sentence_id = str(row.get(id_field)) if id_field and row.get(id_field) is not None else content_id(text)
-        sentence = by_id.setdefault(sentence_id, Sentence(sentence_id, str(row.get(article_field) or "")
-                                                          if article_field else "", text,
-                                                          cluster_id=str(row.get("cluster_id") or "")))
+        sentence = by_id.setdefault(sentence_id, Sentence(
+            sentence_id, str(row.get(article_field) or "") if article_field else "", text,
+            cluster_id=str(row.get("cluster_id") or ""),
+            fields={name: str(row[name]) for name in keep if row.get(name) not in (None, "")}))
         found = {}
         for dim, field in fields.items():
             value = row.get(field)

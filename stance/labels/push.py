@@ -24,7 +24,7 @@ from stance.labels.select import uncertainty as uncertainty_scores
 from stance.progress import progress_bar
 from stance.schema import Schema, load_schema
 from stance.studio.client import Studio, errors_explained, find_project, server_key
-from stance.studio.config import render_label_config
+from stance.studio.config import render_instructions, render_label_config
 from stance.studio.predictions import Predictor, prediction
 
 BATCH = 2500  # fewer calls: each import has a fixed cost on the server
@@ -171,7 +171,7 @@ def ensure_project(studio: Studio, title: str, schema: Schema, update_config: bo
         with errors_explained(studio, f"creating project {title!r}"):
             made = studio.client.projects.create(
                 title=title, label_config=config, description="Sentences pushed by stance; see the instructions.",
-                expert_instruction=_instructions(schema), show_instruction=True, show_skip_button=True)
+                expert_instruction=render_instructions(schema), show_instruction=False, show_skip_button=True)
         return made, True
     theirs = config_dimensions(existing.label_config or "")
     if theirs != schema.to_dict():
@@ -182,7 +182,7 @@ def ensure_project(studio: Studio, title: str, schema: Schema, update_config: bo
                 update_config=True)
         with errors_explained(studio, f"updating the config of project {title!r}"):
             studio.client.projects.update(id=existing.id, label_config=config,
-                                          expert_instruction=_instructions(schema))
+                                          expert_instruction=render_instructions(schema))
     return existing, False
 
 
@@ -198,13 +198,6 @@ def config_dimensions(label_config: str) -> dict[str, list[str]]:
 
 def _describe(dims: dict[str, list[str]]) -> str:
     return "; ".join(f"{d}: {', '.join(c)}" for d, c in dims.items()) or "none"
-
-
-def _instructions(schema: Schema) -> str:
-    """The guidelines as Label Studio instructions (HTML), shown in every task."""
-    from stance.webpage import esc
-
-    return f'<div style="white-space:pre-wrap;font-family:inherit">{esc(schema.guidelines)}</div>'
 
 
 class Ledger:
