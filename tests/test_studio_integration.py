@@ -37,6 +37,12 @@ def test_embedded_server_is_local_private_and_started_once(studio_server):
     assert creds.api_key not in repr(creds) and creds.password not in repr(creds)
 
 
+def test_status_finds_the_server_by_a_relative_data_dir(studio_server, monkeypatch):
+    monkeypatch.chdir(studio_server.data_dir.parent)
+    found = server.status(studio_server.data_dir.name)
+    assert found is not None and found.pid == studio_server.pid
+
+
 def test_project_created_from_schema_and_repush_creates_no_duplicates(studio, demo_corpus, tmp_path):
     name = unique("Demo push")
     ledger = tmp_path / "ledger"

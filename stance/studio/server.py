@@ -80,7 +80,7 @@ def _write_credentials(path: Path, creds: Credentials) -> None:
 
 def status(data_dir: str | os.PathLike = DEFAULT_DATA_DIR) -> ServerInfo | None:
     """The server this data dir started, if it is still running and answering."""
-    data_dir = Path(data_dir)
+    data_dir = Path(data_dir).resolve()  # as start and stop see it: a relative path names the same server
     state = _read_state(data_dir)
     if state and _is_our_server(state["pid"], data_dir) and _healthy(state["url"]):
         return ServerInfo(state["url"], state["pid"], data_dir, credentials_path(data_dir), True)
