@@ -18,6 +18,18 @@ _FOCUS_STYLE = (
 )
 
 
+def render_instructions(schema: Schema) -> str:
+    """The guidelines (Markdown) as HTML for Label Studio's instructions.
+
+    Label Studio drops style attributes, so Markdown shown as text would run together into
+    one paragraph; headings, lists and block quotes rendered as HTML elements survive. Raw
+    HTML in the guidelines is escaped, not passed on.
+    """
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).render(schema.guidelines)
+
+
 def render_label_config(schema: Schema) -> str:
     """The XML config: title and metadata, context around the focus sentence, one block per dimension."""
     view = ET.Element("View")
