@@ -309,6 +309,26 @@ def test_cli_run_list_show_compare(demo_labels, tmp_path, monkeypatch):
     assert f"{speeds[0]:,.0f}" in compared.output and f"{speeds[1]:,.0f}" in compared.output
 
 
+def test_runs_saved_with_out_are_found_with_runs(demo_labels, demo_articles, tmp_path, monkeypatch):
+    monkeypatch.setenv("STANCE_RUNS_DIR", str(tmp_path / "default-runs"))
+    elsewhere = tmp_path / "mine"
+    runner = CliRunner()
+    made = runner.invoke(app, ["experiments", "run", str(DEFAULT), "--data", str(demo_labels), "-q", "--run-id",
+                               "kept", "--set", "cv.folds=3", "--out", str(elsewhere)])
+    assert made.exit_code == 0 and f"--runs {elsewhere}" in made.output
+    missing = runner.invoke(app, ["experiments", "show", "kept"])
+    assert isinstance(missing.exception, RunError) and "default-runs" in str(missing.exception)
+    for args in (["experiments", "show", "latest"], ["experiments", "list", "--json"],
+                 ["experiments", "compare", "kept", "latest", "--rounds", "20"],
+                 ["score", str(demo_articles), "--model", "latest", "--out", str(tmp_path / "scores"), "-q",
+                  "--workers", "1"]):
+        found = runner.invoke(app, [*args, "--runs", str(elsewhere)], terminal_width=250)
+        assert found.exit_code == 0, (args, found.output, found.exception)
+        assert "kept" in found.output or args[0] == "score"
+    manifest = json.loads((tmp_path / "scores" / "manifest.json").read_text())
+    assert manifest["model"]["run_id"] == "kept"
+
+
 # ---------------------------------------------------------------- signed runs
 
 class _Planted:

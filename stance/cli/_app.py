@@ -49,6 +49,18 @@ def data_dir_option():
                         help="Data directory of the embedded Label Studio.")
 
 
+#: Where run ids and `latest` are looked up: runs saved with `experiments run --out DIR` live in DIR.
+RunsOption = Annotated[Optional[Path], typer.Option(
+    "--runs", help="Runs directory in which a run id or `latest` is looked up (default artifacts/runs, or "
+                   "$STANCE_RUNS_DIR); the --out of `experiments run`.")]
+
+
+def run_path(ref: str, runs: Optional[Path]) -> Path:
+    """The run directory a RUN argument names, looked up under --runs."""
+    from stance.experiments.runs import resolve_run
+    return resolve_run(ref, runs)
+
+
 UrlOption = Annotated[Optional[str], url_option()]
 ApiKeyOption = Annotated[Optional[str], api_key_option()]
 DataDirOption = Annotated[Path, data_dir_option()]

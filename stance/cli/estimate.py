@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from stance.cli._app import app
+from stance.cli._app import RunsOption, app, run_path
 from stance.progress import stderr
 from stance.quantify import DEFAULT_METHOD, METHODS, MIN_ARTICLES, REPLICATES
 
@@ -31,6 +31,7 @@ def estimate_command(
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="The run whose cross-validated errors correct the shares (default: the run "
                               "that made the scores).")] = None,
+    runs: RunsOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Estimate each class's share of sentences per group, with an interval.
@@ -47,7 +48,7 @@ def estimate_command(
     """
     from stance.estimate import estimate
     result = estimate(scores, out, by=by, period=period, audit=audit, level=level, min_articles=min_articles,
-                      method=method, replicates=replicates, seed=seed, model=model, progress=not quiet)
+                      method=method, replicates=replicates, seed=seed, model=run_path(model, runs) if model else None, progress=not quiet)
     flagged = int((result["flag"] != "").sum())
     keys = [c for c in result.columns if c in (*(by or []), "period")]
     groups = len(result.drop_duplicates(keys)) if keys else 1

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stance.cli._app import app
+from stance.cli._app import RunsOption, app, run_path
 from stance.errors import StanceError
 from stance.progress import stderr
 
@@ -65,11 +65,15 @@ def run_command(
                  progress=not quiet)
     typer.echo(str(result))
     typer.echo(f"report: {result.path / 'report.html'}")
+    if out is not None:
+        stderr.print(f"runs saved with --out live in {out}: find them with --runs {out} "
+                     f"(`stance experiments list --runs {out}`, `stance score ... --model latest --runs {out}`)",
+                     highlight=False)
 
 
 @experiments_app.command("list")
 def list_command(
-    runs: Annotated[Optional[Path], typer.Option(help="Runs directory (default artifacts/runs).")] = None,
+    runs: RunsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Runs, oldest first, with their cross-validated (and test) macro-F1 per dimension and
@@ -99,10 +103,11 @@ def _pair(cv, test) -> str:
 
 
 @experiments_app.command("show")
-def show_command(run: Annotated[str, typer.Argument(help="Run directory, run id, or `latest`.")]) -> None:
+def show_command(run: Annotated[str, typer.Argument(help="Run directory, run id, or `latest`.")],
+                 runs: RunsOption = None) -> None:
     """A run's config, data, per-class scores and where its files are; checks its files first."""
     from stance.experiments.runs import load_run
-    r = load_run(run, with_model=False)
+    r = load_run(run_path(run, runs), with_model=False)
     m = r.manifest
     stderr.print(f"[bold]{r.run_id}[/]  ({r.path})  config {m['config_name']}, seed {m['seed']}, "
                  f"created {m['created']}, data {m['data']['path']} ({m['data']['rows']:,} rows, "
@@ -133,7 +138,8 @@ def show_command(run: Annotated[str, typer.Argument(help="Run directory, run id,
 
 
 @experiments_app.command("trust")
-def trust_command(run: Annotated[str, typer.Argument(help="Run directory, run id, or `latest`.")]) -> None:
+def trust_command(run: Annotated[str, typer.Argument(help="Run directory, run id, or `latest`.")],
+                  runs: RunsOption = None) -> None:
     """Accept a run made by someone else (or by an older stance): check its files, then sign it with your key.
 
     Runs are signed by whoever trains them (a key in ~/.config/stance, mode 0600); a
@@ -141,13 +147,14 @@ def trust_command(run: Annotated[str, typer.Argument(help="Run directory, run id
     code. Trust only runs whose source you trust.
     """
     from stance.experiments.runs import trust_run
-    stderr.print(f"trusted and signed with your key: {trust_run(run)}", highlight=False)
+    stderr.print(f"trusted and signed with your key: {trust_run(run_path(run, runs))}", highlight=False)
 
 
 @experiments_app.command("compare")
 def compare_command(
     runs: Annotated[list[str], typer.Argument(help="Two or more runs; each is compared with the first.")],
     rounds: Annotated[int, typer.Option(help="Bootstrap resamples for the interval.")] = 1000,
+    runs_dir: RunsOption = None,
 ) -> None:
     """Runs side by side per dimension: macro-F1, difference from the first run, and a 95%
     bootstrap interval (articles resampled) on the sentences they share: the common test set,
@@ -156,7 +163,7 @@ def compare_command(
     from stance.experiments.compare import compare, speed_text
     table = Table("dimension", "run", "cv macro-F1", "shared set", "n", "macro-F1 on shared",
                   "difference", "95% interval", "sentences/s")
-    for c in compare(runs, rounds=rounds):
+    for c in compare([str(run_path(r, runs_dir)) for r in runs], rounds=rounds):
         table.add_row(c.dimension, c.run_id, f"{c.cv_macro_f1:.3f}", c.shared, str(c.n) if c.n else "-",
                       f"{c.shared_macro_f1:.3f}" if c.shared_macro_f1 is not None else "-",
                       f"{c.diff:+.3f}" if c.diff is not None else "(base)" if c.n else "-",

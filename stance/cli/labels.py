@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from stance.cli._app import ApiKeyOption, DataDirOption, UrlOption, labels_app
+from stance.cli._app import ApiKeyOption, DataDirOption, RunsOption, UrlOption, labels_app, run_path
 from stance.errors import StanceError
 from stance.active import BATCH, REPEATS, ROUNDS, SEED_SIZE
 from stance.labels import SELECTIONS, UNCERTAINTY_METHODS
@@ -32,6 +32,7 @@ def push(
         "--model", "-m", help="A run: its predictions go with every task; needed by --select uncertain.")] = None,
     focus: Annotated[Optional[str], typer.Option(help="Rank by uncertainty on this dimension only.")] = None,
     uncertainty: Annotated[str, typer.Option(help=f"{' or '.join(UNCERTAINTY_METHODS)}.")] = "entropy",
+    runs: RunsOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
@@ -46,7 +47,7 @@ def push(
     from stance.experiments.runs import load_run
     from stance.labels.push import push as push_sentences
     from stance.studio.client import connect
-    run = load_run(model) if model else None
+    run = load_run(run_path(model, runs)) if model else None
     studio = connect(url, api_key, data_dir=data_dir)
     result = push_sentences(studio, corpus, project, select=select, n=n, filters=filters or [],
                             context=context, seed=seed, update_config=update_config, model=run, focus=focus,
@@ -82,6 +83,7 @@ def pull(
 def predict_command(
     project: Annotated[str, typer.Option("--project", "-p", help="Project title.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Run directory, run id, or `latest`.")],
+    runs: RunsOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     url: Url = None, api_key: ApiKey = None, data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
@@ -92,7 +94,7 @@ def predict_command(
     from stance.experiments.runs import load_run
     from stance.labels.predict import predict
     from stance.studio.client import connect
-    run = load_run(model)
+    run = load_run(run_path(model, runs))
     studio = connect(url, api_key, data_dir=data_dir)
     stderr.print(str(predict(studio, project, run, progress=not quiet)), highlight=False)
 

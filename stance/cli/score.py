@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from stance.cli._app import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField, TitleField,
-                             UrlField, AuthorField, app)
+                             UrlField, AuthorField, RunsOption, app, run_path)
 from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
 from stance.encoders import SCORING_BACKEND
 from stance.progress import stderr
@@ -20,6 +20,7 @@ def score_command(
              "(a `corpus build` directory, or parquet with sentence_id and text).", show_default=False)],
     model: Annotated[str, typer.Option("--model", "-m", help="Run directory, run id, or `latest`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the scores.")],
+    runs: RunsOption = None,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Processes (default: all cores).",
                                          show_default=False)] = 0,
     engine: Annotated[str, typer.Option(help="local (processes here) or dask.")] = "local",
@@ -68,6 +69,7 @@ def score_command(
     Example: `stance score news/ --model latest --out scores/ --workers 8`
     """
     from stance.scoring import score
+    model = run_path(model, runs)
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = score(inputs, model, out, workers=workers or None, engine=engine, scheduler=scheduler,
                    format=format, input_format=input_format, resume=resume, overwrite=overwrite, fields=fields,

@@ -5,13 +5,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from stance.cli._app import ApiKeyOption, DataDirOption, UrlOption, app
+from stance.cli._app import ApiKeyOption, DataDirOption, RunsOption, UrlOption, app, run_path
 from stance.studio import DEFAULT_DATA_DIR, ML_BACKEND_PORT
 
 
 @app.command("serve")
 def serve_command(
     model: Annotated[str, typer.Option("--model", "-m", help="Run directory, run id, or `latest`.")],
+    runs: RunsOption = None,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = ML_BACKEND_PORT,
     host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless Label Studio "
                                            "runs elsewhere.")] = "127.0.0.1",
@@ -35,5 +36,5 @@ def serve_command(
             raise StanceError("--retrain-every needs --project (whose labels to retrain on)")
         from stance.studio.client import connect
         studio = connect(url, api_key, data_dir=data_dir)
-    serve(model, host=host, port=port, studio=studio, project=project, retrain_every=retrain_every,
+    serve(run_path(model, runs), host=host, port=port, studio=studio, project=project, retrain_every=retrain_every,
           workdir=Path(".stance/serve"))

@@ -213,12 +213,13 @@ class Run:
         return self.model
 
 
-def resolve_run(ref: str | os.PathLike) -> Path:
-    """A run directory from a path, a run id under the runs directory, or ``latest``."""
+def resolve_run(ref: str | os.PathLike, runs: str | os.PathLike | None = None) -> Path:
+    """A run directory from a path, or a run id or ``latest`` under ``runs`` (default: the runs
+    directory, ``artifacts/runs`` or ``$STANCE_RUNS_DIR``)."""
     path = Path(ref)
     if (path / MANIFEST).is_file():
         return path
-    root = runs_dir()
+    root = Path(runs) if runs is not None else runs_dir()
     if str(ref) == "latest":
         runs = list_run_dirs(root)
         if not runs:
