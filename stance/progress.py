@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -18,6 +19,8 @@ from rich.progress import (
 
 stderr = Console(stderr=True, soft_wrap=True)  # messages stay one line when piped
 _shown: list[Progress] = []  # rich shows one live display at a time: inner bars join the outer one
+#: Seconds between plain progress lines where stderr is not a terminal (a log, a pipe, CI).
+LINE_EVERY = 10.0
 
 
 class _Quiet:
@@ -41,6 +44,38 @@ class _Bar:
         self._progress.advance(self._task, amount)
 
 
+class _Lines:
+    """Progress as plain lines, for a stderr that is no terminal: a live bar would print nothing
+    there until the end. A line at most every ``LINE_EVERY`` seconds, and one when done."""
+
+    def __init__(self, description: str, total: float | None, unit: str, status: str, fields: dict) -> None:
+        self.description, self.total, self.unit, self.status, self.fields = description, total, unit, status, fields
+        self.done = 0.0
+        self.started = self.last = time.monotonic()
+
+    def update(self, **fields) -> None:
+        self.fields.update(fields)
+        self._maybe_print()
+
+    def advance(self, amount: float = 1) -> None:
+        self.done += amount
+        self._maybe_print()
+
+    def _maybe_print(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= LINE_EVERY:
+            self.last = now
+            self.print()
+
+    def print(self, final: bool = False) -> None:
+        size = (lambda n: f"{n / 1e6:,.1f} MB") if self.unit == "bytes" else (lambda n: f"{n:,.0f}")
+        amount = size(self.done) + (f" of {size(self.total)} ({self.done / self.total:.0%})"
+                                    if self.total else "")
+        status = f"; {self.status.format(**self.fields)}" if self.status else ""
+        stderr.print(f"{self.description}: {'done, ' if final else ''}{amount}{status}, "
+                     f"{time.monotonic() - self.started:,.0f} s", highlight=False, markup=False)
+
+
 @contextmanager
 def progress_bar(description: str, total: float | None, *, enabled: bool, unit: str = "items",
                  status: str = "", **fields):
@@ -51,6 +86,11 @@ def progress_bar(description: str, total: float | None, *, enabled: bool, unit: 
     """
     if not enabled:
         yield _Quiet()
+        return
+    if not stderr.is_terminal:
+        lines = _Lines(description, total, unit, status, dict(fields))
+        yield lines
+        lines.print(final=True)
         return
     if _shown:
         outer = _shown[-1]

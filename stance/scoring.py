@@ -59,16 +59,27 @@ CARRIED = (*METADATA, "cluster_id")
 
 @dataclass
 class ScoreCounts:
+    """Input records (articles, or sentence rows of a pre-split table) read, scored and rejected;
+    the articles and sentences they made."""
+
     read: int = 0
     scored: int = 0
     rejected: int = 0
     sentences: int = 0
     rechecked: int = 0  # near-ties predicted again in float32 (see stance.experiments.recheck)
+    articles: int = 0
+    presplit: bool = False  # the records are sentence rows, not articles
 
     def add(self, other: dict) -> None:
         for name in ("read", "scored", "rejected", "sentences"):
             setattr(self, name, getattr(self, name) + other[name])
         self.rechecked += other.get("rechecked", 0)  # parts written before the count was kept have none
+        self.articles += other.get("articles", 0)  # an article split over parts counts once per part
+        self.presplit |= bool(other.get("presplit"))
+
+    @property
+    def records(self) -> str:
+        return "sentence rows" if self.presplit else "articles"
 
 
 @dataclass
@@ -84,9 +95,9 @@ class ScoreResult:
         c = self.counts
         rate = c.sentences / self.seconds if self.seconds else 0
         resumed = f" ({self.resumed_parts} parts kept from before)" if self.resumed_parts else ""
-        return (f"scored {c.scored:,} records ({c.sentences:,} sentences) with run {self.run_id} into {self.out} "
-                f"in {self.seconds:.1f} s, {rate:,.0f} sentences/s; {c.rejected:,} rejected, "
-                f"of {c.read:,} read{resumed}"
+        return (f"scored {c.articles:,} articles ({c.sentences:,} sentences) with run {self.run_id} into "
+                f"{self.out} in {self.seconds:.1f} s, {rate:,.0f} sentences/s; {c.rejected:,} rejected, "
+                f"of {c.read:,} {c.records} read{resumed}"
                 + (f"; {c.rechecked:,} near-ties re-predicted in float32" if c.rechecked else ""))
 
 
@@ -180,7 +191,7 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     total_bytes = sum(file_size(f) for f in files)
     with progress_bar("score", total_bytes, enabled=progress, unit="bytes",
                       status="{articles:,} articles {sentences:,} sentences, {rate:,.0f} sentences/s",
-                      articles=counts.scored, sentences=counts.sentences, rate=0.0) as bar:
+                      articles=counts.articles, sentences=counts.sentences, rate=0.0) as bar:
         pending = _ticking(_numbered_chunks(sources, chunk_size, input_format), bar, done)
         results = (_local_map if engine == "local" else partial(_dask_map, scheduler=scheduler))(
             job, pending, workers)
@@ -189,14 +200,14 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
             counts.add(result)
             new_sentences += result["sentences"]
             elapsed = time.perf_counter() - started
-            bar.update(articles=counts.scored, sentences=counts.sentences,
+            bar.update(articles=counts.articles, sentences=counts.sentences,
                        rate=new_sentences / elapsed if elapsed else 0.0)
     _reject_repeated_ids(out / "parts", format)
     counts = ScoreCounts()
     for path in (out / "parts").glob("done-*.json"):
         counts.add(json.loads(path.read_text(encoding="utf-8")))
     merging = time.perf_counter()
-    written = _merge(out, run, format)
+    written, counts.articles = _merge(out, run, format)
     seconds = time.perf_counter() - started
     manifest = {"kind": "stance.scores", "stance_version": __version__,
                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -380,6 +391,7 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
                   lambda p: Path(p).write_text("".join(reject_line(r) for r in rejects), encoding="utf-8"))
     scored = read - len(rejects) if not isinstance(chunk, SentenceChunk) else sentences.num_rows
     counts = {"read": read, "scored": scored, "rejected": len(rejects), "sentences": sentences.num_rows,
+              "articles": articles.num_rows,
               "rechecked": rechecked["sentences"] - before, "source": chunk.path,
               "presplit": isinstance(chunk, SentenceChunk)}
     _write_atomic(parts / f"done-{index:06d}.json", lambda p: Path(p).write_text(json.dumps(counts)))
@@ -592,9 +604,10 @@ def _wire(clusters: pa.ChunkedArray) -> pa.Array:
     return pc.greater(sizes, 1)
 
 
-def _merge(out: Path, run, format: str) -> dict[str, str]:
+def _merge(out: Path, run, format: str) -> tuple[dict[str, str], int]:
     """Parts, in order, into the final files: sentence parts are moved (parquet) or
-    concatenated (jsonl, csv), never re-encoded; article sums become article scores."""
+    concatenated (jsonl, csv), never re-encoded; article sums become article scores.
+    Returns the files and the number of articles."""
     parts = out / "parts"
     indexes = sorted(int(p.stem.split("-")[1]) for p in parts.glob("done-*.json"))
     sentences = out / f"sentences.{format}"
@@ -613,7 +626,7 @@ def _merge(out: Path, run, format: str) -> dict[str, str]:
     _write_atomic(out / f"articles.{format}", lambda p: write_table(articles, p, format))
     _concatenate([parts / f"rejects-{i:06d}.jsonl" for i in indexes], out / "rejects.jsonl")
     return {"sentences": str(sentences), "articles": str(out / f"articles.{format}"),
-            "rejects": str(out / "rejects.jsonl")}
+            "rejects": str(out / "rejects.jsonl")}, articles.num_rows
 
 
 def _concatenate(files: list[Path], target: Path) -> None:

@@ -102,3 +102,13 @@ def test_every_command_that_shows_progress_takes_quiet():
             missing.append(" ".join(path))
     assert not missing, missing
     assert len(list(commands(group))) > 20
+
+
+def test_progress_in_a_log_is_plain_lines(demo_articles, tmp_path):
+    """Where stderr is a pipe or a log file, a live bar would print nothing: plain lines instead."""
+    done = stance("corpus", "build", str(demo_articles), "--out", str(tmp_path / "c"))
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr.splitlines() if line.startswith("corpus build: done"))
+    size = demo_articles.stat().st_size / 1e6
+    assert f"{size:,.1f} MB of {size:,.1f} MB (100%); 30 articles 165 sentences" in line
+    assert "\x1b[" not in done.stderr  # no terminal control codes in a log

@@ -122,8 +122,12 @@ def test_dask_engine_equals_local(default_run, many_articles, tmp_path):
 
 def test_pre_split_corpus_scores_the_same_sentences(default_run, tmp_path):
     build_corpus([DEMO], tmp_path / "corpus", workers=1)
-    score([DEMO], default_run, tmp_path / "articles", workers=1)
-    score([tmp_path / "corpus"], default_run, tmp_path / "presplit", workers=1)
+    from_articles = score([DEMO], default_run, tmp_path / "articles", workers=1)
+    from_sentences = score([tmp_path / "corpus"], default_run, tmp_path / "presplit", workers=1)
+    # the summary counts articles as articles, and says what the records read were
+    assert "scored 30 articles (165 sentences)" in str(from_articles) and "of 30 articles read" in str(from_articles)
+    assert "scored 30 articles (165 sentences)" in str(from_sentences)
+    assert "of 165 sentence rows read" in str(from_sentences)
     a, b = _tables(tmp_path / "articles")[0], _tables(tmp_path / "presplit")[0]
     # the same scores; only the corpus knows near-duplicate clusters (the demo has no copies)
     assert a.cluster_id.isna().all() and (b.cluster_id == b.article_id).all()
