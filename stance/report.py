@@ -27,8 +27,13 @@ from stance.plots import PALETTE, figure, img
 from stance.webpage import esc, page, table
 from stance.scores import FREQUENCY as _FREQUENCY
 from stance.scores import PERIODS, group_keys, open_scores
+from stance.scoring import NET_SCORE
 
-MIN_PER_BUCKET = 5
+#: The automatic time bucket is the finest in which the typical (median) bucket holds this many articles:
+#: with fewer, a share per bucket jumps between 0 and 1 with every article.
+MIN_PER_BUCKET = 10
+#: An article leans one way when its net score is further than this from zero.
+NET_MARGIN = 0.05
 TOP_GROUPS = 12
 EXAMPLES = 3
 
@@ -69,13 +74,22 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
                               f"{', '.join(c for c in articles.columns if '_p_' not in c and '_share_' not in c)}",
                               by=field)
     dates = pd.to_datetime(articles["date"], errors="coerce", utc=True) if "date" in articles else None
-    period = _period(dates, period) if dates is not None and dates.notna().any() else None
-    if "date" in by and period is None:
+    dated = dates is not None and dates.notna().any()
+    period = _period(dates, period) if dated else None
+    if "date" in by and not dated:
         raise StanceError("{by}: the articles have no parseable dates", by="date")
+    if "date" in by and period is None:
+        raise StanceError("{by}: too few dated articles per year for shares over time; name a {period}",
+                          by="date", period="year")
     parts = [f"<h1>Stance report: {esc(scores.name)}</h1>",
              f"<p>{len(articles):,} articles, {int(articles['sentences'].sum()):,} sentences, scored by run "
              f"<b>{esc(manifest['model']['run_id'])}</b>"
-             + (f"; dates {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}" if period else "") + ".</p>"]
+             + (f"; dates {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}" if dated else "") + ".</p>"]
+    if dated and period is None:
+        per_year = dates.dropna().dt.year.value_counts()
+        parts.append(f'<p class="muted">No panel over time: the dated articles are too few per year (a median of '
+                     f"{per_year.median():.0f} in {len(per_year)} years) for a share per period to mean much. "
+                     "<code>--period year</code> draws it anyway.</p>")
     if estimates is not None:
         frame = estimates if isinstance(estimates, pd.DataFrame) else read_estimates(estimates)
         parts.append(_method_note(frame, level, estimates if not isinstance(estimates, pd.DataFrame) else None))
@@ -104,16 +118,19 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
     return pd.read_json(path, lines=True)
 
 
-def _period(dates: pd.Series, period: str) -> str:
+def _period(dates: pd.Series, period: str) -> str | None:
+    """``period`` as asked, or for ``auto`` the finest bucket whose median bucket (among those with an
+    article) holds ``MIN_PER_BUCKET`` articles; None when not even years do."""
     if period in PERIODS:
         return period
     if period != "auto":
         raise StanceError(f"{{period}}: must be auto, {', '.join(PERIODS)}", period=period)
-    dated = dates.dropna().dt.tz_localize(None)
-    for candidate in PERIODS:  # the finest buckets that hold a few articles each on average
-        if len(dated) / dated.dt.to_period(_FREQUENCY[candidate]).nunique() >= MIN_PER_BUCKET:
+    dated = dates.dropna()
+    dated = dated.dt.tz_localize(None) if dated.dt.tz is not None else dated
+    for candidate in PERIODS:
+        if dated.dt.to_period(_FREQUENCY[candidate]).value_counts().median() >= MIN_PER_BUCKET:
             return candidate
-    return PERIODS[-1]
+    return None
 
 
 def _sentence_shares(frame: pd.DataFrame, key, dim: str, names: list[str]) -> pd.DataFrame:
@@ -269,7 +286,7 @@ def _over_time(frame: pd.DataFrame, groups: list[str]) -> str:
             ax.set_ylabel("share")
             ax.set_title(f"{dim}: {panel}" if panel else f"{dim} over time (bands: intervals)", fontsize=9)
             ax.spines[["top", "right"]].set_visible(False)
-        axes[0].legend(fontsize=8, frameon=False, ncols=4)
+        axes[0].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, the lines
         fig.autofmt_xdate()
         parts.append(img(fig, f"{dim} shares over time with intervals"))
     return "\n".join(parts)
@@ -345,8 +362,7 @@ def _net_scores(articles: pd.DataFrame, field: str | None) -> str:
     ax.set_title("article net scores", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     parts = ["<h2>Article net scores</h2>", img(fig, "distribution of article net scores"),
-             f"<p>mean {values.mean():+.3f}, median {values.median():+.3f}; "
-             f"{(values > 0).mean():.0%} of articles lean adversarial.</p>"]
+             f"<p>mean {values.mean():+.3f}, median {values.median():+.3f}. {_net_reading(articles, values)}</p>"]
     if field:
         grouped = articles.groupby(articles[field].fillna("(none)").astype(str))[column]
         stats = grouped.agg(["count", "mean", "median"]).sort_values("count", ascending=False).head(TOP_GROUPS)
@@ -355,9 +371,29 @@ def _net_scores(articles: pd.DataFrame, field: str | None) -> str:
     return "\n".join(parts)
 
 
+def _net_reading(articles: pd.DataFrame, values: pd.Series) -> str:
+    """What the net score says, and what it leaves out: it weighs adversarial against conciliatory
+    only, so an article of mostly neutral sentences can lean either way by a hair."""
+    dim, plus, minus = NET_SCORE
+    clear = NET_MARGIN
+    reading = (f"{(values > clear).mean():.0%} of articles lean {plus} (net above +{clear:.2f}), "
+               f"{(values < -clear).mean():.0%} lean {minus} (below -{clear:.2f}), and "
+               f"{values.between(-clear, clear).mean():.0%} are balanced.")
+    others = [c for c in articles.columns if c.startswith(f"{dim}_share_") and c not in
+              (f"{dim}_share_{plus}", f"{dim}_share_{minus}")]
+    if others and articles["sentences"].sum():
+        rest = float((articles[others].sum(axis=1) * articles["sentences"]).sum() / articles["sentences"].sum())
+        names = ", ".join(c.removeprefix(f"{dim}_share_") for c in others)
+        reading += (f" The score leaves out the {rest:.0%} of sentences labelled {names}: it compares only "
+                    f"{plus} with {minus}.")
+    return reading
+
+
 def _examples(scores: Path, fmt: str, labels: dict, articles: pd.DataFrame, k: int) -> str:
-    """The ``k`` most confident sentences per class, streamed (never the whole table in memory)."""
-    best: dict[tuple[str, str], list] = {(d, n): [] for d, names in labels.items() for n in names}
+    """The ``k`` most confident sentences per class, streamed (never the whole table in memory). A
+    sentence repeated across articles (a quote carried by every outlet) is shown once, with the
+    article that gave it the highest probability."""
+    best: dict[tuple[str, str], dict] = {(d, n): {} for d, names in labels.items() for n in names}
     for batch in _sentence_batches(scores, fmt, labels):
         for dim, names in labels.items():
             predicted = batch[dim].to_numpy()
@@ -366,21 +402,27 @@ def _examples(scores: Path, fmt: str, labels: dict, articles: pd.DataFrame, k: i
                 rows = np.flatnonzero(predicted == name)
                 if not len(rows):
                     continue
-                top = rows[np.argsort(-p[rows])[:k]]
-                heap = best[(dim, name)]
-                for r in top:
-                    item = (float(p[r]), str(batch["sentence_id"].iat[r]), str(batch["article_id"].iat[r]),
-                            str(batch["text"].iat[r]))
-                    if len(heap) < k:
-                        heapq.heappush(heap, item)
-                    else:
-                        heapq.heappushpop(heap, item)
+                kept = best[(dim, name)]
+                seen = set()
+                for r in rows[np.argsort(-p[rows])]:
+                    text = str(batch["text"].iat[r])
+                    key = " ".join(text.lower().split())
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    if len(seen) > k:
+                        break
+                    item = (float(p[r]), str(batch["sentence_id"].iat[r]), str(batch["article_id"].iat[r]), text)
+                    if key not in kept or item > kept[key]:
+                        kept[key] = item
+                if len(kept) > k:  # the k best distinct sentences so far; the others cannot come back higher
+                    best[(dim, name)] = dict(heapq.nlargest(k, kept.items(), key=lambda entry: entry[1]))
     titles = articles.set_index("article_id")["title"] if "title" in articles else pd.Series(dtype=str)
     parts = ["<h2>Most confident sentences per class</h2>"]
     for dim, names in labels.items():
         rows = []
         for name in names:
-            for p, _, article_id, text in sorted(best[(dim, name)], reverse=True):
+            for p, _, article_id, text in sorted(best[(dim, name)].values(), reverse=True):
                 title = titles.get(article_id)
                 where = f"{article_id}" + (f" ({title})" if isinstance(title, str) and title else "")
                 rows.append([name, text, where, p])

@@ -12,8 +12,8 @@ import pyarrow.dataset as ds
 
 from stance.errors import StanceError
 
-PERIODS = ("day", "week", "month")
-FREQUENCY = {"day": "D", "week": "W", "month": "M"}
+PERIODS = ("day", "week", "month", "quarter", "year")
+FREQUENCY = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 MISSING = "(missing)"
 UNDATED = "undated"
 #: Article fields that sentences do not carry but can be grouped by: ``wire`` (the story

@@ -34,7 +34,7 @@ def test_by_source_lists_every_source_with_its_counts(demo_scores, tmp_path):
                         page)
         assert row, source
         assert (int(row.group(1)), int(row.group(2))) == (len(group), group.sentences.sum())
-    assert result.period == "month"  # 30 articles over six months: a few per month, too few per week
+    assert result.period == "quarter"  # 30 articles over six months: 5 a month, 15 a quarter
     # estimates by source and over time per dimension, calibration, net score histogram
     assert _images(page) == 3 + 3 + 1 + 1
     assert "Most confident sentences per class" in page
@@ -89,12 +89,16 @@ def test_group_shares_weight_articles_by_their_sentences():
 
 
 def test_automatic_time_buckets():
-    days = pd.Series(pd.date_range("2026-01-01", periods=10, freq="D").repeat(6))
+    days = pd.Series(pd.date_range("2026-01-01", periods=10, freq="D").repeat(12))
     assert _period(days, "auto") == "day"
     spread = pd.Series(pd.date_range("2026-01-01", periods=60, freq="D"))
-    assert _period(spread, "auto") == "week"
-    with pytest.raises(StanceError, match="period='year': must be auto"):
-        _period(spread, "year")
+    assert _period(spread, "auto") == "month"  # 7 a week, about 30 a month
+    decade = pd.Series(pd.date_range("2010-01-01", periods=300, freq="12D"))  # BASIL: 300 articles in ten years
+    assert _period(decade, "auto") == "year"
+    assert _period(decade[::4], "auto") is None  # 75: about 8 a year
+    assert _period(decade[::4], "month") == "month"  # asked for: drawn as asked
+    with pytest.raises(StanceError, match="period='decade': must be auto"):
+        _period(spread, "decade")
 
 
 def test_most_confident_examples_are_the_top_probabilities(demo_scores, tmp_path):
@@ -104,6 +108,49 @@ def test_most_confident_examples_are_the_top_probabilities(demo_scores, tmp_path
     best = sentences[sentences.tone == "adversarial"].nlargest(1, "tone_p_adversarial").iloc[0]
     assert f"{best.tone_p_adversarial:.3f}" in page
     assert best.text.replace('"', "&quot;")[:40] in page
+
+
+def test_a_quote_repeated_across_articles_is_shown_once(default_run, demo_articles, tmp_path):
+    from stance.scoring import score
+    articles = [json.loads(line) for line in demo_articles.read_text().splitlines()]
+    scored = pd.read_parquet(score([demo_articles], default_run, tmp_path / "first", workers=1).out
+                             / "sentences.parquet")
+    quote = scored[scored.tone == "adversarial"].nlargest(1, "tone_p_adversarial").iloc[0].text
+    for i, article in enumerate(articles[:3]):  # three more outlets carry the same quote
+        article.update(id=f"copy-{i}", text=f"{article['text']}\n\n{quote}")
+    (tmp_path / "news.jsonl").write_text("".join(json.dumps(a) + "\n" for a in articles))
+    scores = score([tmp_path / "news.jsonl"], default_run, tmp_path / "scores", workers=1).out
+    report(scores, tmp_path / "r.html", examples=3)
+    page = (tmp_path / "r.html").read_text()
+    tone = page[page.index("<h3>tone</h3>"):page.index("<h3>speaker</h3>")]
+    assert tone.count(quote.replace('"', "&quot;")[:60]) == 1
+    assert tone.count("<td>adversarial</td>") == 3  # still three distinct sentences for the class
+
+
+def test_the_net_score_says_what_it_leaves_out(demo_scores, tmp_path):
+    report(demo_scores, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    articles = pd.read_parquet(demo_scores / "articles.parquet")
+    net = articles["net_adversarial"]
+    neutral = (articles["tone_share_neutral"] * articles["sentences"]).sum() / articles["sentences"].sum()
+    assert f"{(net > 0.05).mean():.0%} of articles lean adversarial (net above +0.05)" in page
+    assert f"{(net < -0.05).mean():.0%} lean conciliatory" in page
+    assert f"leaves out the {neutral:.0%} of sentences labelled neutral" in page
+
+
+def test_too_few_articles_a_year_leave_the_time_panel_out(default_run, demo_articles, tmp_path):
+    from stance.scoring import score
+    articles = [json.loads(line) for line in demo_articles.read_text().splitlines()][:12]
+    for year, article in enumerate(articles, 2010):  # BASIL-like: a handful of articles a year
+        article["date"] = f"{year}-05-01"
+    (tmp_path / "news.jsonl").write_text("".join(json.dumps(a) + "\n" for a in articles))
+    scores = score([tmp_path / "news.jsonl"], default_run, tmp_path / "scores", workers=1).out
+    result = report(scores, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert result.period is None and "<h2>Over time" not in page
+    assert "No panel over time: the dated articles are too few per year (a median of 1 in 12 years)" in page
+    forced = report(scores, tmp_path / "y.html", period="year")
+    assert forced.period == "year" and "<h2>Over time" in (tmp_path / "y.html").read_text()
 
 
 def test_report_renders_in_headless_chromium(demo_scores, tmp_path):

@@ -17,7 +17,7 @@ def estimate_command(
     by: Annotated[Optional[list[str]], typer.Option(
         help="Group by this sentence field (source, or any article field); repeat for several. "
              "None: one estimate for the whole corpus.")] = None,
-    period: Annotated[Optional[str], typer.Option(help="Also group by time: day, week or month of the date.")] = None,
+    period: Annotated[Optional[str], typer.Option(help="Also group by time: day, week, month, quarter or year of the date.")] = None,
     audit: Annotated[Optional[Path], typer.Option(
         help="Labelled random sample of these scores (from `stance audit push` + `labels pull`): "
              "intervals that hold whatever the model's errors.")] = None,
