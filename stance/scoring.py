@@ -119,12 +119,14 @@ class Job:
 
 @dataclass
 class SentenceChunk:
-    """A slice of a pre-split sentence table (rows ``first_row`` on)."""
+    """A slice of a pre-split sentence table (rows ``first_row`` on). In such a table the unit is the
+    sentence: ``repeats`` are the rows (of this slice) whose sentence id an earlier row had."""
 
     path: str
     table: pa.Table
     first_row: int
     nbytes: int = 0
+    repeats: tuple[int, ...] = ()
 
 
 def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: str | os.PathLike, *,
@@ -267,8 +269,9 @@ def _numbered_chunks(sources: list[Path], chunk_size: int,
                      input_format: str) -> Iterator[tuple[int, Chunk | SentenceChunk]]:
     """Every chunk of every input, numbered in a fixed order (the part numbers)."""
     index = 0
+    seen_sentences: set[int] = set()  # hashes of the sentence ids of every pre-split table so far
     for source in sources:
-        chunks = (_sentence_chunks(source, 10 * chunk_size) if _presplit(source)
+        chunks = (_sentence_chunks(source, 10 * chunk_size, seen_sentences) if _presplit(source)
                   else read_chunks([source], chunk_size, input_format=input_format))
         for chunk in chunks:
             yield index, chunk
@@ -292,13 +295,25 @@ def _presplit(path: Path) -> bool:
     return "sentence_id" in names and "text" in names
 
 
-def _sentence_chunks(path: Path, rows_per_chunk: int) -> Iterator[SentenceChunk]:
+def _sentence_chunks(path: Path, rows_per_chunk: int, seen: set[int]) -> Iterator[SentenceChunk]:
+    """Slices of a sentence table, in any row order: an article's sentences need not be together
+    (its sums merge by article id), but a sentence id given twice is a repeat (marked, in order, in
+    this process, so that any number of workers agree; ``seen`` holds the ids' hashes, not the ids)."""
     parquet = pq.ParquetFile(path)
     wanted = [c for c in ("article_id", "sentence_id", "index", "start", "end", "text", *CARRIED)
               if c in parquet.schema_arrow.names]
     size, rows, first = file_size(path), max(1, parquet.metadata.num_rows), 0
     for batch in parquet.iter_batches(batch_size=rows_per_chunk, columns=wanted):
-        yield SentenceChunk(str(path), pa.Table.from_batches([batch]), first, size * batch.num_rows // rows)
+        repeats = []
+        for row, sentence_id in enumerate(batch.column("sentence_id").to_pylist()):
+            if sentence_id is None:
+                continue
+            digest = hash(sentence_id)
+            if digest in seen:
+                repeats.append(row)
+            seen.add(digest)
+        yield SentenceChunk(str(path), pa.Table.from_batches([batch]), first, size * batch.num_rows // rows,
+                            tuple(repeats))
         first += batch.num_rows
 
 
@@ -437,11 +452,17 @@ def _clean_sentences(chunk: SentenceChunk) -> tuple[int, list[Rejected], pa.Tabl
     """Rows with text are kept (ids filled in where missing); the others are rejected by row."""
     table = chunk.table
     text = table.column("text")
-    ok = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0), False)
-    rejects = [Rejected(f"{chunk.path}: row {chunk.first_row + i + 1}", "sentence has no text", field="text",
+    has_text = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0), False)
+    ok = has_text.to_numpy(zero_copy_only=False).copy()
+    repeated = np.zeros(len(ok), dtype=bool)
+    repeated[list(chunk.repeats)] = True
+    ok &= ~repeated
+    rejects = [Rejected(f"{chunk.path}: row {chunk.first_row + i + 1}",
+                        "sentence id already scored from an earlier row; the first is scored" if repeated[i]
+                        else "sentence has no text", field="sentence_id" if repeated[i] else "text",
                         raw=table.slice(i, 1).to_pylist()[0])
-               for i in np.flatnonzero(~ok.to_numpy(zero_copy_only=False))]
-    table = table.filter(ok)
+               for i in np.flatnonzero(~ok)]
+    table = table.filter(pa.array(ok))
     if "article_id" not in table.column_names:
         table = table.append_column("article_id", table.column("sentence_id"))
     for name in CARRIED:
@@ -504,23 +525,22 @@ def _empty_sums(labels: dict[str, list[str]]) -> pa.Table:
 
 def _reject_repeated_ids(parts: Path, format: str) -> None:
     """Across parts, the first article with an id is kept and later ones are taken out of their part
-    and rejected with the reason (an article of a pre-split table that runs on into the next part of
-    the same file is one article, not a repeat). Runs when every part is done, before the merge."""
+    and rejected with the reason. Parts of pre-split sentence tables are left alone: there the unit is
+    the sentence (repeated sentence ids were rejected as the table was read), and an article's
+    sentences may lie anywhere in the table. Runs when every part is done, before the merge."""
     seen: set[str] = set()
-    previous: tuple[str, str | None] = ("", None)  # (source, last id) of the part before
     for done_path in sorted(parts.glob("done-*.json")):
         index = int(done_path.stem.split("-")[1])
         done = json.loads(done_path.read_text(encoding="utf-8"))
+        if done.get("presplit"):
+            continue
         sums = pq.read_table(parts / f"articles-{index:06d}.parquet")
         ids = sums.column("article_id").to_pylist()
         repeated = []
         for run, article_id in enumerate(ids):
-            continued = (run == 0 and done.get("presplit") and previous == (done.get("source"), article_id))
-            if article_id in seen and not continued:
+            if article_id in seen:
                 repeated.append(run)
             seen.add(article_id)
-        if ids:
-            previous = (done.get("source"), ids[-1])
         if repeated:
             _drop_runs(parts, index, sums, repeated, format, done)
             done_path.write_text(json.dumps(done), encoding="utf-8")
@@ -548,10 +568,9 @@ def _drop_runs(parts: Path, index: int, sums: pa.Table, runs: list[int], format:
             fh.write(reject_line(Rejected(record["origin"], f"article id {record['article_id']!r} was already "
                                                             "scored from an earlier input; ids must be unique, "
                                                             "the first is scored", field="id", raw=record)))
-    dropped = int(sizes[runs].sum())
-    done["rejected"] += dropped if done.get("presplit") else len(runs)
-    done["scored"] -= dropped if done.get("presplit") else len(runs)
-    done["sentences"] -= dropped
+    done["rejected"] += len(runs)
+    done["scored"] -= len(runs)
+    done["sentences"] -= int(sizes[runs].sum())
 
 
 def _filter_lines(source: Path, target, keep_rows: np.ndarray, header: bool, csv_rows: bool) -> None:

@@ -166,6 +166,29 @@ def test_an_article_split_across_parts_is_merged(default_run, tmp_path):
     pd.testing.assert_frame_equal(_tables(tmp_path / "whole")[1], _tables(tmp_path / "small")[1])
 
 
+def test_an_unsorted_sentence_table_loses_nothing_and_a_repeated_sentence_id_is_a_repeat(default_run, tmp_path):
+    """In a pre-split table the unit is the sentence: rows of one article may lie anywhere."""
+    build_corpus([DEMO], tmp_path / "corpus", workers=1)
+    sorted_scores = score([tmp_path / "corpus"], default_run, tmp_path / "sorted", workers=1)
+    table = pd.read_parquet(tmp_path / "corpus" / "sentences.parquet",
+                            columns=["sentence_id", "article_id", "text", "source"])
+    shuffled = table.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    shuffled = pd.concat([shuffled, shuffled.iloc[[5, 80]]], ignore_index=True)  # two rows given twice
+    shuffled.to_parquet(tmp_path / "shuffled.parquet")
+    for workers, chunk_size in ((1, 1), (2, 3)):  # 10 and 30 rows a part: articles cut across parts
+        out = tmp_path / f"shuffled-{workers}"
+        result = score([tmp_path / "shuffled.parquet"], default_run, out, workers=workers, chunk_size=chunk_size)
+        assert (result.counts.read, result.counts.scored, result.counts.rejected) == (167, 165, 2)
+        assert result.counts.articles == 30
+        rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+        assert [r["origin"] for r in rejects] == [f"{tmp_path / 'shuffled.parquet'}: row {n}" for n in (166, 167)]
+        assert all("sentence id already scored" in r["reason"] for r in rejects)
+        mine, theirs = _tables(out)[1].set_index("article_id"), _tables(tmp_path / "sorted")[1].set_index("article_id")
+        columns = [c for c in theirs.columns if "_share_" in c or "_mean_p_" in c or c == "sentences"]
+        pd.testing.assert_frame_equal(mine.loc[theirs.index, columns], theirs[columns], check_exact=False, atol=1e-6)
+    assert sorted_scores.counts.rejected == 0
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_other_formats(default_run, tmp_path, fmt):
     score([DEMO], default_run, tmp_path / "out", workers=1, format=fmt)
