@@ -74,14 +74,87 @@ def basil(path: Path = BASIL):
     return texts, y, events, sources, articles, CLASSES
 
 
-def train(texts, y, events, seed: int):
-    """The default config's pipeline, its grouped CV probabilities (the run's reference) and the final fit."""
+def train(texts, y, events, seed: int, sources=None, articles=None):
+    """The default config's pipeline, its grouped CV probabilities (the run's reference, with folds,
+    articles and sources as a run keeps them) and the final fit."""
     config = load_config(Path(__file__).resolve().parents[1] / "experiments" / "default.toml")
     proba = np.zeros((len(y), len(CLASSES)))
-    for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(texts, y, events):
+    folds = np.zeros(len(y), dtype=np.int64)
+    for fold, (tr, te) in enumerate(StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(texts, y, events)):
         fitted = build_pipeline(config).fit(texts[tr], y[tr])
         proba[te] = fitted.predict_proba(texts[te])
-    return quantify.Reference(proba, y), build_pipeline(config).fit(texts, y)
+        folds[te] = fold
+    return (quantify.Reference(proba, y, folds, articles if articles is not None else events, sources),
+            build_pipeline(config).fit(texts, y))
+
+
+def real_shift(data, args) -> None:
+    """BASIL under real shift: the default model trained on some outlets, shares estimated on another.
+
+    Two designs, each over every outlet as the target:
+    * leave one outlet out: trained on the other two (the run knows their sources, so it
+      checks its methods by leaving each of them out);
+    * one source to another: trained on one outlet only (no sources to leave out: the run
+      checks by artificial prevalence), applied to each of the other two.
+    The target outlet's events are cut into groups of `--events-per-group` events (about 10
+    articles each): one estimate per group x class, against the group's true share.
+    """
+    texts, y, events, sources, article_ids, classes = data
+    k = len(classes)
+    rng = np.random.default_rng(args.seed)
+    outlets = sorted(set(sources))
+    designs = [(f"leave {o} out", [t for t in outlets if t != o], o) for o in outlets]
+    designs += [(f"{t} -> {o}", [t], o) for t in outlets for o in outlets if o != t]
+    results = {"leave one outlet out": [], "one source to another": []}
+    started = time.perf_counter()
+    for label, train_outlets, target in designs:
+        train_rows = np.isin(sources, train_outlets)
+        reference, model = train(texts[train_rows], y[train_rows], events[train_rows], args.seed,
+                                 sources=sources[train_rows], articles=article_ids[train_rows])
+        evidence = quantify.measure(reference, seed=args.seed)
+        target_rows = np.flatnonzero(sources == target)
+        proba, truth_y = model.predict_proba(texts[target_rows]), y[target_rows]
+        target_events = np.unique(events[target_rows])
+        order = rng.permutation(len(target_events))
+        event_group = dict(zip(target_events[order], np.arange(len(target_events)) // args.events_per_group))
+        groups = np.array([event_group[e] for e in events[target_rows]])
+        articles = np.unique(article_ids[target_rows], return_inverse=True)[1]
+        n_groups = groups.max() + 1
+        truth = np.stack([np.bincount(truth_y[groups == g], minlength=k) / (groups == g).sum()
+                          for g in range(n_groups)])
+        row = {"design": label, "evidence": evidence, "chosen": evidence.chosen, "errors": {}, "cover": {},
+               "width": {}}
+        for method in [*quantify.QUANTIFIERS, "auto"]:
+            est = quantify.estimate_groups(proba, groups, articles, reference, method, evidence=evidence,
+                                           replicates=args.replicates, seed=args.seed,
+                                           min_articles=quantify.MIN_ARTICLES)
+            row["errors"][method] = np.abs(est.estimate - truth)
+            row["cover"][method] = (est.low <= truth) & (truth <= est.high)
+            row["width"][method] = est.high - est.low
+            if method == "auto":
+                row["used"] = est.methods
+                row["cover"]["auto, bootstrap only"] = ((est.sampling_low <= truth) & (truth <= est.sampling_high))
+                row["width"]["auto, bootstrap only"] = est.sampling_high - est.sampling_low
+        results["leave one outlet out" if label.startswith("leave") else "one source to another"].append(row)
+        print(f"  {label:<16} trained on {train_rows.sum():,} ({', '.join(train_outlets)}), "
+              f"{n_groups} groups of {target}; evidence: {evidence.protocol}, chose {evidence.chosen} "
+              f"(measured MAE {100 * evidence.mae(evidence.chosen):.1f}, cc {100 * evidence.mae('cc'):.1f}); "
+              "on the target: " + ", ".join(f"{m} {100 * row['errors'][m].mean():.1f}" for m in ("cc", "auto")),
+              flush=True)
+    for design, rows in results.items():
+        print(f"\n{design}: mean absolute error (points) and {args.level:.0%} coverage over "
+              f"{sum(r['errors']['cc'].size for r in rows)} group x class cells")
+        cc = np.mean([r["errors"]["cc"].mean() for r in rows])
+        for method in [*quantify.QUANTIFIERS, "auto", "auto, bootstrap only"]:
+            errors = np.concatenate([r["errors"][method.split(",")[0]].ravel() for r in rows])
+            cover = np.concatenate([r["cover"][method].ravel() for r in rows])
+            width = np.concatenate([r["width"][method].ravel() for r in rows])
+            print(f"  {method:<20} MAE {100 * errors.mean():5.1f}  ({errors.mean() / cc:4.2f} x cc)   "
+                  f"coverage {100 * cover.mean():5.1f}%   mean width {100 * width.mean():5.1f}")
+        used = [m for r in rows for m in r["used"]]
+        print("  auto used, per group: " + ", ".join(f"{m} {used.count(m)}" for m in sorted(set(used)))
+              + "; over all checks it would choose: " + ", ".join(f"{r['design']}: {r['chosen']}" for r in rows))
+    print(f"({time.perf_counter() - started:.0f} s)")
 
 
 def simulate(name: str, data, args) -> None:
@@ -102,7 +175,8 @@ def simulate(name: str, data, args) -> None:
           f"{np.round(reference.prior(), 3).tolist()} ({', '.join(classes)})")
     by_class = [np.flatnonzero(pool_y == c) for c in range(k)]
     errors = {m: [] for m in quantify.METHODS}
-    cover = {"ppi++": [], "audit alone": [], "em bootstrap": []}
+    evidence = quantify.measure(reference, seed=args.seed)
+    cover = {"ppi++": [], "audit alone": [], "model-only (auto)": [], "auto, bootstrap only": []}
     width = {key: [] for key in cover}
     for _ in range(args.repeats):
         mixes = rng.dirichlet(np.ones(k), size=args.outlets)
@@ -120,12 +194,16 @@ def simulate(name: str, data, args) -> None:
                           for g in range(args.outlets)])
         for method in quantify.METHODS:
             result = quantify.estimate_groups(proba, groups, articles, reference, method,
-                                              replicates=args.replicates if method == "em" else 20,
-                                              seed=int(rng.integers(1 << 31)))
+                                              replicates=args.replicates if method == "auto" else 20,
+                                              seed=int(rng.integers(1 << 31)), evidence=evidence,
+                                              min_articles=quantify.MIN_ARTICLES)
             errors[method].append(np.abs(result.estimate - truth).mean())
-            if method == "em":
-                cover["em bootstrap"].extend(np.ravel((result.low <= truth) & (truth <= result.high)))
-                width["em bootstrap"].extend(np.ravel(result.high - result.low))
+            if method == "auto":
+                cover["model-only (auto)"].extend(np.ravel((result.low <= truth) & (truth <= result.high)))
+                width["model-only (auto)"].extend(np.ravel(result.high - result.low))
+                cover["auto, bootstrap only"].extend(np.ravel((result.sampling_low <= truth)
+                                                              & (truth <= result.sampling_high)))
+                width["auto, bootstrap only"].extend(np.ravel(result.sampling_high - result.sampling_low))
         for g in range(args.outlets):
             members = np.flatnonzero(groups == g)
             sample = rng.choice(members, args.audit, replace=False)
@@ -144,10 +222,12 @@ def simulate(name: str, data, args) -> None:
     for method in quantify.METHODS:
         mae = np.mean(errors[method])
         print(f"  {method:<5} {100 * mae:5.1f} points   {mae / cc:4.2f} x classify and count")
-    print(f"  chosen: {quantify.DEFAULT_METHOD} (target <= 0.60 x classify and count)")
+    print(f"  auto: the checks' choice, {evidence.chosen} overall ({evidence.protocol}), per group"
+          " (target: at most classify and count's error)")
     print(f"Intervals ({args.level:.0%}) over {args.repeats * args.outlets * k:,} outlet x class cells:")
     for label in cover:
-        note = (f"audit of {args.audit} per outlet" if label != "em bootstrap"
+        note = (f"audit of {args.audit} per outlet" if label in ("ppi++", "audit alone")
+                else "no audit: bootstrap plus the measured error" if label.startswith("model-only")
                 else "no audit: resampling articles only, blind to the model's errors")
         print(f"  {label:<13} coverage {100 * np.mean(cover[label]):5.1f}%   mean width "
               f"{100 * np.mean(width[label]):5.1f} points   ({note})")
@@ -178,7 +258,17 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=500)
     parser.add_argument("--level", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--events-per-group", type=int, default=10)
+    parser.add_argument("--only", choices=["simulation", "shift"], help="run one part")
     args = parser.parse_args()
+    if args.only != "simulation":
+        if BASIL.is_file():
+            print("\n## BASIL under real shift (outlets)")
+            real_shift(basil(), args)
+        else:
+            print(f"\nBASIL is not at {BASIL}: real shifts skipped")
+    if args.only == "shift":
+        return
     simulate("news-like (ours, synthetic)", newslike(), args)
     if BASIL.is_file():
         simulate("BASIL (real news)", basil(), args)

@@ -6,7 +6,10 @@ data's, so:
 
 * without an audit the shares are corrected with what the run knows about its own
   errors (its cross-validated predictions; see :mod:`stance.quantify` for the
-  methods) and the interval comes from a bootstrap over the group's articles;
+  methods): the method that erred least under shift on the run's own data, with an
+  interval that adds that measured error to a bootstrap over the group's articles.
+  Such rows are ``model-only``: they hold only as far as the scored corpus differs from
+  the labelled data no more than the run's checks did;
 * with an audit (a labelled random sample of the scored sentences, from
   ``stance audit push`` and ``labels pull``, or any labelled dataset whose ids are in
   the scores) the model's predictions on every sentence are combined with the audit
@@ -20,11 +23,13 @@ One row per group x dimension x class: the ``by`` fields, ``period``, ``dimensio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from scipy import stats
 
 from stance import quantify
 from stance.audit import read_design
@@ -35,44 +40,105 @@ from stance.scores import check_fields, group_keys, open_scores
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
 #: Fewer audit labels in a group than this and its interval says little: the row is flagged.
 MIN_AUDIT = 10
-#: Below this cross-validated macro-F1 a correction amplifies the model's noise more than it removes bias
-#: (benchmarks/estimate_simulation.py: on BASIL, macro-F1 0.36, every correction did worse than classify
-#: and count under mild shifts); such rows are flagged ``weak_model``.
-WEAK_MODEL_F1 = 0.5
 COLUMNS = ["dimension", "class", "estimate", "low", "high", "n_sentences", "n_articles", "n_audit", "method",
            "flag"]
-METHOD_NAMES = {
-    "em": "EM prior adjustment on calibrated probabilities",
-    "pacc": "probabilistic adjusted count",
-    "acc": "adjusted count",
-    "pcc": "mean probability (uncorrected)",
-    "cc": "classify and count (uncorrected)",
-}
+#: The columns of the differences and trends tables, after the fields of the groups they lie within.
+DIFFERENCE_COLUMNS = ["dimension", "class", "group", "baseline", "difference", "low", "high", "p_value", "p_holm",
+                      "holds", "n_audit", "method"]
+TREND_COLUMNS = ["dimension", "class", "slope", "low", "high", "p_value", "per", "n_periods", "first", "last",
+                 "method"]
+TABLES = {"shares": COLUMNS, "differences": DIFFERENCE_COLUMNS, "trends": TREND_COLUMNS}
+#: How rows without an audit begin their ``method``, and the assumption they rest on.
+MODEL_ONLY = "model-only"
+MODEL_ONLY_ASSUMPTION = ("model-only estimates assume the scored corpus differs from the labelled data no more "
+                         "than the run's own checks did (its sources from one another, or its artificial class "
+                         "mixes); an audit of the scored corpus is what makes an interval hold regardless")
 
 
 def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str] | None = None,
              period: str | None = None, audit: str | Path | None = None, level: float = 0.95,
              min_articles: int = quantify.MIN_ARTICLES, method: str = quantify.DEFAULT_METHOD,
              replicates: int = quantify.REPLICATES, seed: int = 0, model: str | Path | None = None,
-             progress: bool = False) -> pd.DataFrame:
+             compare: str | None = None, baseline: str | None = None, progress: bool = False) -> pd.DataFrame:
     """Estimate class shares per group of the scores directory ``scores``; write them to ``out``
     (.csv, .parquet or .json) when given, and return them as a DataFrame.
 
     ``by`` names sentence fields to group by (none: one group of everything); ``period``
-    (day, week, month) adds time buckets of the date. ``model`` is the run whose
+    (day, week, month, quarter, year) adds time buckets of the date, and a trend per group
+    (written beside ``out`` as ``STEM.trends.EXT``). ``compare`` (a ``by`` field, added to
+    ``by`` if missing) also writes the differences between its groups beside ``out``
+    (``STEM.differences.EXT``; see :func:`compare`). ``model`` is the run whose
     cross-validated predictions correct the shares (default: the run that scored them).
     """
+    if baseline is not None and compare is None:
+        raise StanceError("{baseline} needs {compare}: the field whose groups it is one of",
+                          baseline=baseline, compare=...)
+    found = estimation(scores, by=by, period=period, audit=audit, level=level, min_articles=min_articles,
+                        method=method, replicates=replicates, seed=seed, model=model, compare=compare,
+                        out=out, progress=progress)
+    result = found.shares()
+    if out is not None:
+        write_estimates(result, out)
+        if compare is not None:
+            write_estimates(found.differences(compare, baseline), companion(out, "differences"))
+        if period is not None:
+            write_estimates(found.trends(), companion(out, "trends"))
+    return result
+
+
+def compare(scores: str | Path, field: str, *, baseline: str | None = None, by: list[str] | None = None,
+            period: str | None = None, audit: str | Path | None = None, level: float = 0.95,
+            method: str = quantify.DEFAULT_METHOD, replicates: int = quantify.REPLICATES, seed: int = 0,
+            model: str | Path | None = None) -> pd.DataFrame:
+    """The difference of each class's share between the groups of ``field`` (every pair, or each
+    against ``baseline``), within each group of the other ``by`` fields and ``period``: one row per
+    pair x dimension x class with ``difference`` (group minus baseline), ``low``, ``high``,
+    ``p_value``, ``p_holm`` (Holm-adjusted over each dimension's comparisons) and ``holds`` (the
+    adjusted p-value is below 1 - level). With ``audit``, pairs whose groups both have audit labels
+    are compared under the audit's design; the others model-only."""
+    return estimation(scores, by=by, period=period, audit=audit, level=level, method=method,
+                       replicates=replicates, seed=seed, model=model, compare=field).differences(field, baseline)
+
+
+def trends(scores: str | Path, period: str, *, by: list[str] | None = None, audit: str | Path | None = None,
+           level: float = 0.95, method: str = quantify.DEFAULT_METHOD, replicates: int = quantify.REPLICATES,
+           seed: int = 0, model: str | Path | None = None) -> pd.DataFrame:
+    """Per group of ``by`` and class, the trend of its share: the slope of a least-squares line through
+    the shares per ``period`` (weighted by sentences), in share points per period, with an interval."""
+    return estimation(scores, by=by, period=period, audit=audit, level=level, method=method,
+                       replicates=replicates, seed=seed, model=model).trends()
+
+
+def companion(out: str | Path, kind: str) -> Path:
+    """Where a table that goes with an estimates file lies: ``shares.csv`` -> ``shares.differences.csv``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.{kind}{out.suffix}")
+
+
+def estimation(scores: str | Path, *, by: list[str] | None = None, period: str | None = None,
+               audit: str | Path | None = None, level: float = 0.95, method: str = quantify.DEFAULT_METHOD,
+               replicates: int = quantify.REPLICATES, seed: int = 0, model: str | Path | None = None,
+               compare: str | None = None, min_articles: int = quantify.MIN_ARTICLES, out=None,
+               progress: bool = False) -> "Estimation":
+    """Every group's estimates, from which :meth:`Estimation.shares`, :meth:`~Estimation.differences`
+    and :meth:`~Estimation.trends` are read without estimating twice (the arguments as for
+    :func:`estimate`)."""
     if not 0 < level < 1:
         raise StanceError(f"the confidence level must lie strictly between 0 and 1, not {level}")
     if out is not None and Path(out).suffix.lower() not in OUTPUT_FORMATS:
         raise StanceError(f"{out}: the estimates file must end in {', '.join(OUTPUT_FORMATS)}")
     if method not in quantify.METHODS:
         raise StanceError(f"the method must be one of {', '.join(quantify.METHODS)}, not {method!r}")
+    if replicates < 2:
+        raise StanceError(f"{{replicates}} must be at least 2 (1,000 is the default), not {replicates}",
+                          replicates=replicates)
     by = list(by or [])
+    if compare is not None and compare not in by:
+        by.append(compare)
     opened = open_scores(scores)
     check_fields(opened, by)  # also refuses scores without sentences
     labels = opened.labels
-    references = run_references(model or opened.run_path, labels)
+    references, evidence = run_references(model or opened.run_path, labels, seed=seed)
     wanted = ["sentence_id", "article_id", *by, *(["date"] if period and "date" not in by else []),
               *(f"{dim}_p_{name}" for dim, names in labels.items() for name in names)]
     frame = opened.sentences(list(dict.fromkeys(wanted)))
@@ -83,38 +149,180 @@ def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str]
     group_table = (keys.assign(_g=grouping).drop_duplicates("_g").sort_values("_g").reset_index(drop=True)
                    if key_columns else pd.DataFrame(index=[0]))
     articles = pd.factorize(frame["article_id"])[0]
-    n_groups = int(grouping.max()) + 1
-    n_sentences = np.bincount(grouping, minlength=n_groups)
-    article_group = pd.Series(grouping).groupby(articles).first()
-    n_articles = np.bincount(article_group.to_numpy(), minlength=n_groups)
     audit_rows = join_audit(audit, opened, frame, grouping) if audit is not None else None
-    rows = []
+    found = Estimation(labels, key_columns, group_table, grouping, articles, level, min_articles, replicates,
+                       audit_rows, period)
     with progress_bar("estimate", len(labels), enabled=progress, unit="dimensions") as bar:
         for dim, names in labels.items():
             proba = frame[[f"{dim}_p_{name}" for name in names]].to_numpy(dtype=np.float64)
-            totals = np.stack([np.bincount(grouping, weights=proba[:, c], minlength=n_groups)
-                               for c in range(len(names))], axis=1)
-            model_only = quantify.estimate_groups(proba, grouping, articles, references[dim], method, level=level,
-                                                  replicates=replicates, seed=seed)
-            model_method = f"{METHOD_NAMES[method]}; bootstrap over articles ({replicates} replicates)"
-            weak = ["weak_model"] if references[dim].macro_f1() < WEAK_MODEL_F1 else []
-            for g in range(n_groups):
-                thin = ["few_articles"] if n_articles[g] < min_articles else []
-                for c, name in enumerate(names):
-                    row = {**group_table.loc[g, key_columns].to_dict(), "dimension": dim, "class": name,
-                           "estimate": model_only.estimate[g, c], "low": model_only.low[g, c],
-                           "high": model_only.high[g, c], "n_sentences": int(n_sentences[g]),
-                           "n_articles": int(n_articles[g]), "n_audit": 0, "method": model_method,
-                           "flag": ",".join(thin + weak)}
-                    if audit_rows is not None:
-                        row.update(audit_rows.cell(dim, g, c, totals[g, c], proba[:, c], grouping, level, row,
-                                                   thin))
-                    rows.append(row)
+            found.dimensions[dim] = Dimension(
+                proba, quantify.estimate_groups(proba, grouping, articles, references[dim], method, level=level,
+                                                replicates=replicates, seed=seed, evidence=evidence[dim],
+                                                min_articles=min_articles),
+                evidence[dim], references[dim].macro_f1() < quantify.WEAK_MODEL_F1)
             bar.advance()
-    result = pd.DataFrame(rows, columns=[*key_columns, *COLUMNS])
-    if out is not None:
-        write_estimates(result, out)
-    return result
+    return found
+
+
+@dataclass
+class Dimension:
+    """One dimension's model-only estimates per group, and what they came from."""
+
+    proba: np.ndarray
+    model_only: quantify.GroupEstimates
+    evidence: quantify.Evidence
+    weak: bool
+
+
+class Estimation:
+    """Every group's estimates, from which the shares, differences and trends tables are read."""
+
+    def __init__(self, labels, key_columns, group_table, grouping, articles, level, min_articles, replicates,
+                 audit_rows, period) -> None:
+        self.labels, self.key_columns, self.group_table = labels, key_columns, group_table
+        self.grouping, self.level, self.min_articles, self.replicates = grouping, level, min_articles, replicates
+        self.audit_rows, self.period = audit_rows, period
+        self.n_groups = int(grouping.max()) + 1
+        self.n_sentences = np.bincount(grouping, minlength=self.n_groups)
+        article_group = pd.Series(grouping).groupby(articles).first()
+        self.n_articles = np.bincount(article_group.to_numpy(), minlength=self.n_groups)
+        self.dimensions: dict[str, Dimension] = {}
+        self._cells: dict[tuple[str, int, int], tuple[dict, quantify.AuditEstimate | None]] = {}
+
+    def cell(self, dim: str, g: int, c: int) -> tuple[dict, quantify.AuditEstimate | None]:
+        """The shares row of class ``c`` of ``dim`` in group ``g``, and its audit estimate (None: model-only)."""
+        key = (dim, g, c)
+        if key not in self._cells:
+            d = self.dimensions[dim]
+            thin = ["few_articles"] if self.n_articles[g] < self.min_articles else []
+            row = {**self.group_table.loc[g, self.key_columns].to_dict(), "dimension": dim,
+                   "class": self.labels[dim][c], "estimate": d.model_only.estimate[g, c],
+                   "low": d.model_only.low[g, c], "high": d.model_only.high[g, c],
+                   "n_sentences": int(self.n_sentences[g]), "n_articles": int(self.n_articles[g]), "n_audit": 0,
+                   "method": model_only_method(d.model_only.methods[g], d.evidence, self.replicates, d.weak),
+                   "flag": ",".join(thin + (["weak_model"] if d.weak else []))}
+            audited = None
+            if self.audit_rows is not None:
+                f_total = d.proba[self.grouping == g, c].sum()
+                update, audited = self.audit_rows.cell(dim, g, c, f_total, d.proba[:, c], self.grouping,
+                                                       self.level, row, thin)
+                row.update(update)
+            self._cells[key] = (row, audited)
+        return self._cells[key]
+
+    def shares(self) -> pd.DataFrame:
+        rows = [self.cell(dim, g, c)[0] for dim, names in self.labels.items() for g in range(self.n_groups)
+                for c in range(len(names))]
+        return pd.DataFrame(rows, columns=[*self.key_columns, *COLUMNS])
+
+    def differences(self, field: str, baseline: str | None = None) -> pd.DataFrame:
+        others = [k for k in self.key_columns if k != field]
+        table = self.group_table
+        values = table[field].astype(str)
+        if baseline is not None and baseline not in set(values):
+            raise StanceError(f"{{baseline}}: no group {baseline!r} of {field!r}; its groups are "
+                              f"{', '.join(sorted(set(values)))}", baseline=baseline)
+        pairs = []
+        for _, block in table.groupby(others, sort=True, dropna=False) if others else [(None, table)]:
+            groups = list(block.index)
+            if baseline is not None:
+                base = [g for g in groups if values[g] == baseline]
+                pairs += [(g, base[0]) for g in groups if base and g != base[0]]
+            else:
+                pairs += [(a, b) for i, a in enumerate(groups) for b in groups[i + 1:]]
+        rows = []
+        for dim, names in self.labels.items():
+            first = len(rows)
+            for a, b in pairs:
+                model_only = quantify.difference(self.dimensions[dim].model_only, a, b, self.dimensions[dim].evidence,
+                                                 self.level)
+                for c, name in enumerate(names):
+                    (row_a, audit_a), (row_b, audit_b) = self.cell(dim, a, c), self.cell(dim, b, c)
+                    both = audit_a is not None and audit_b is not None
+                    if both:
+                        d, low, high, p = self.audit_rows.difference(dim, a, b, c, audit_a, audit_b, self.grouping,
+                                                                     self.dimensions[dim].proba[:, c],
+                                                                     row_a["n_sentences"], row_b["n_sentences"],
+                                                                     self.level)
+                    else:
+                        d, low, high, p = (model_only.estimate[c], model_only.low[c], model_only.high[c],
+                                           model_only.p_value[c])
+                    rows.append({**{k: table.loc[a, k] for k in others}, "dimension": dim, "class": name,
+                                 "group": values[a], "baseline": values[b], "difference": float(d),
+                                 "low": float(low), "high": float(high), "p_value": float(p),
+                                 "n_audit": int(row_a["n_audit"] + row_b["n_audit"]) if both else 0,
+                                 "method": ("audit (PPI++ under the audit's design)" if both
+                                            else f"{MODEL_ONLY}: bootstrap over articles plus the error measured "
+                                                 "on differences between the run's checks")})
+            adjusted = quantify.holm(np.array([r["p_value"] for r in rows[first:]])) if len(rows) > first else []
+            for r, p in zip(rows[first:], adjusted):
+                r["p_holm"] = float(p)
+                r["holds"] = bool(p < 1 - self.level)
+        return pd.DataFrame(rows, columns=[*others, *DIFFERENCE_COLUMNS])
+
+    def trends(self) -> pd.DataFrame:
+        if self.period is None:
+            raise StanceError("a trend needs {period}", period="month")
+        others = [k for k in self.key_columns if k != "period"]
+        table = self.group_table
+        when = pd.to_datetime(table["period"], errors="coerce")
+        steps = _period_index(when, self.period)
+        rows = []
+        for dim, names in self.labels.items():
+            d = self.dimensions[dim]
+            for key, block in table[when.notna()].groupby(others, sort=True, dropna=False) if others \
+                    else [(None, table[when.notna()])]:
+                cells = list(block.index)
+                if len(cells) < 3:
+                    continue
+                t = steps[cells]
+                weights = self.n_sentences[cells].astype(float)
+                design = (t - np.average(t, weights=weights)) * weights
+                design = design / (design * t).sum()  # slope = design @ shares
+                span = t.max() - t.min()
+                for c, name in enumerate(names):
+                    audited = [self.cell(dim, g, c)[1] for g in cells]
+                    if all(a is not None for a in audited):
+                        shares = np.array([a.estimate for a in audited])
+                        se = np.sqrt((design ** 2 * np.array([a.se for a in audited]) ** 2).sum())
+                        slope = float(design @ shares)
+                        df = max(len(cells) - 2, 1)
+                        half = stats.t.ppf(0.5 + self.level / 2, df) * se
+                        low, high = slope - half, slope + half
+                        p = float(quantify.two_sided(np.array([slope]), np.array([se]), df)[0])
+                        method = "audit (PPI++ per period, under the audit's design)"
+                    else:
+                        draws = np.stack([d.model_only.draws[g][:, c] for g in cells], axis=1) @ design
+                        slope = float(design @ d.model_only.estimate[cells, c])
+                        margin = (d.evidence.difference_margin(d.model_only.methods[cells[0]], d.model_only.cells[cells[0]],
+                                                               d.model_only.methods[cells[-1]],
+                                                               d.model_only.cells[cells[-1]], self.level)[c] / span
+                                  if span else 0.0)
+                        alpha = (1 - self.level) / 2
+                        q_low, q_high = np.quantile(draws, [alpha, 1 - alpha])
+                        low = slope - np.hypot(max(slope - q_low, 0), margin)
+                        high = slope + np.hypot(max(q_high - slope, 0), margin)
+                        z = quantify.normal_quantile(self.level)
+                        p = float(quantify.two_sided(np.array([slope]),
+                                                      np.array([np.hypot(draws.std(ddof=1), margin / z)]))[0])
+                        method = f"{MODEL_ONLY}: bootstrap over articles plus the measured error"
+                    rows.append({**{k: table.loc[cells[0], k] for k in others}, "dimension": dim, "class": name,
+                                 "slope": slope, "low": float(low), "high": float(high), "p_value": p,
+                                 "per": self.period, "n_periods": len(cells),
+                                 "first": str(table.loc[cells[0], "period"]), "last": str(table.loc[cells[-1], "period"]),
+                                 "method": method})
+        return pd.DataFrame(rows, columns=[*others, *TREND_COLUMNS])
+
+
+def _period_index(when: pd.Series, period: str) -> np.ndarray:
+    """Each period's start as a count of periods (months since year 0 for ``month``, and so on)."""
+    days = (when - pd.Timestamp("1970-01-01")).dt.days.to_numpy(dtype=float)
+    if period == "day":
+        return days
+    if period == "week":
+        return days / 7
+    months = (when.dt.year * 12 + when.dt.month - 1).to_numpy(dtype=float)
+    return {"month": months, "quarter": months / 3, "year": months / 12}[period]
 
 
 def write_estimates(frame: pd.DataFrame, out: str | Path) -> Path:
@@ -132,35 +340,50 @@ def write_estimates(frame: pd.DataFrame, out: str | Path) -> Path:
     return out
 
 
-def read_estimates(path: str | Path) -> pd.DataFrame:
+def read_estimates(path: str | Path, kind: str = "shares") -> pd.DataFrame:
+    """A table written by :func:`estimate`: its shares, or the ``differences`` or ``trends`` beside them."""
     path = Path(path)
     if not path.is_file():
-        raise StanceError(f"{path}: no such estimates file")
+        raise StanceError(f"{path}: no such {kind} file")
     suffix = path.suffix.lower()
     frame = (pd.read_csv(path, keep_default_na=False, na_values=[""]) if suffix == ".csv"
              else pd.read_parquet(path) if suffix == ".parquet"
              else pd.read_json(path, orient="records", dtype=False) if suffix == ".json" else None)
-    if frame is None or not set(COLUMNS) <= set(frame.columns):
-        raise StanceError(f"{path}: not an estimates file (written by `stance estimate`)")
-    frame["flag"] = frame["flag"].fillna("")
+    if frame is None or not set(TABLES[kind]) <= set(frame.columns):
+        raise StanceError(f"{path}: not a {kind} file (written by `stance estimate`)")
+    if "flag" in frame:
+        frame["flag"] = frame["flag"].fillna("")
     return frame
 
 
-def run_references(run_ref, labels: dict[str, list[str]]) -> dict[str, quantify.Reference]:
-    """Per dimension, the run's cross-validated probabilities and true labels: what it knows of its errors."""
+def model_only_method(chosen: str, evidence: quantify.Evidence, replicates: int, weak: bool = False) -> str:
+    """The ``method`` of a row without an audit: what estimated it, why, and how far to trust it."""
+    description = quantify.QUANTIFIERS[chosen].description
+    why = (f"no correction: the model's macro-F1 is below {quantify.WEAK_MODEL_F1}" if weak
+           else f"checked by {evidence.protocol}")
+    return (f"{MODEL_ONLY}: {description}, {why} (mean error {100 * evidence.mae(chosen):.1f} points, "
+            f"classify and count {100 * evidence.mae('cc'):.1f}); interval: bootstrap over articles "
+            f"({replicates} replicates) plus that measured error")
+
+
+def run_references(run_ref, labels: dict[str, list[str]], seed: int = 0
+                   ) -> tuple[dict[str, quantify.Reference], dict[str, quantify.Evidence]]:
+    """Per dimension, the run's cross-validated probabilities and true labels (what it knows of its
+    errors), and how far each share estimator was off under shift (kept in the run's metrics by
+    ``experiments run``; measured here for runs made before)."""
     from stance.experiments.runs import load_run
     run = load_run(run_ref, with_model=False)
     if run.labels != labels:
         raise StanceError(f"{run.path}: the run's labels differ from those of the scores; pass the run that "
                           "made them")
     table = pq.read_table(run.path / "cv_predictions.parquet").to_pandas()
-    references = {}
+    references, evidence = {}, {}
     for dim, names in labels.items():
-        known = table[f"{dim}_true"].notna()
-        y = table.loc[known, f"{dim}_true"].map({n: i for i, n in enumerate(names)}).to_numpy(dtype=np.int64)
-        proba = table.loc[known, [f"{dim}_p_{n}" for n in names]].to_numpy(dtype=np.float64)
-        references[dim] = quantify.Reference(proba, y)
-    return references
+        references[dim] = quantify.Reference.from_predictions(table, dim, names)
+        kept = run.metrics["dimensions"].get(dim, {}).get("quantification")
+        evidence[dim] = (quantify.Evidence.from_dict(kept) if kept
+                         else quantify.measure(references[dim], seed=seed))
+    return references, evidence
 
 
 class AuditSample:
@@ -185,22 +408,30 @@ class AuditSample:
         return rows, y, self.population[strata] / np.maximum(labelled[strata], 1)
 
     def cell(self, dim: str, g: int, c: int, f_total: float, p: np.ndarray, grouping: np.ndarray, level: float,
-             row: dict, thin: list[str]) -> dict:
-        """The audit-based estimate of class ``c`` in group ``g``, or the model-only row, flagged, when
-        the group has too few audit labels."""
+             row: dict, thin: list[str]) -> tuple[dict, quantify.AuditEstimate | None]:
+        """What the audit changes in the row of class ``c`` in group ``g`` (its estimate, or a flag when
+        the group has too few audit labels), and the audit estimate (None then)."""
         rows, strata, y = self._labelled(dim)
         in_group = grouping[rows] == g
         n_audit = int(in_group.sum())
         if n_audit < 2:
             return {"n_audit": n_audit, "flag": ",".join([*thin, "no_audit" if not n_audit else "few_audit"]),
-                    "method": row["method"] + "; too few audit labels in this group to use them"}
+                    "method": row["method"] + "; too few audit labels in this group to use them"}, None
         result = quantify.audit_share(float(f_total), row["n_sentences"], (y == c).astype(float),
                                       p[rows], in_group, strata, self.population, level=level)
         combined = (f"PPI++ (model predictions on every sentence + audit labels, coefficient "
                     f"{result.coefficient:.2f})" if result.coefficient > 0 else "audit labels alone")
         return {"estimate": result.estimate, "low": result.low, "high": result.high, "n_audit": n_audit,
                 "method": f"{combined}; {self.design}",
-                "flag": ",".join([*thin, *(["few_audit"] if n_audit < MIN_AUDIT else [])])}
+                "flag": ",".join([*thin, *(["few_audit"] if n_audit < MIN_AUDIT else [])])}, result
+
+    def difference(self, dim: str, a: int, b: int, c: int, audit_a, audit_b, grouping: np.ndarray, p: np.ndarray,
+                   population_a: int, population_b: int, level: float) -> tuple[float, float, float, float]:
+        """Group ``a``'s share of class ``c`` minus group ``b``'s, under the audit's design."""
+        rows, strata, y = self._labelled(dim)
+        return quantify.audit_difference(audit_a, audit_b, population_a, population_b, (y == c).astype(float),
+                                         p[rows], grouping[rows] == a, grouping[rows] == b, strata, self.population,
+                                         level=level)
 
 
 def join_audit(path, scores, frame: pd.DataFrame, grouping: np.ndarray) -> AuditSample:
@@ -215,11 +446,24 @@ def join_audit(path, scores, frame: pd.DataFrame, grouping: np.ndarray) -> Audit
         raise StanceError(f"{path}: the audit labels carry none of the scores' dimensions "
                           f"({', '.join(labels)}); are they labels of another schema?")
     for dim in dims:
-        theirs = list(dataset.features[dim].names)
-        if theirs != labels[dim]:
+        theirs = getattr(dataset.features[dim], "names", None)  # plain integers are class codes, range-checked below
+        if theirs is not None and list(theirs) != labels[dim]:
             raise StanceError(f"{path}: the audit's {dim!r} choices {theirs} differ from the scores' "
                               f"{labels[dim]}: labels of another schema")
     ids = table.column("sentence_id").to_pylist()
+    if not ids:
+        raise StanceError(f"{path}: the audit dataset has no rows; pull its labels first (`stance labels pull`)")
+    repeated = pd.Index(ids)[pd.Index(ids).duplicated()]
+    if len(repeated):
+        raise StanceError(f"{path}: {len(repeated):,} audit sentences are given more than once (for example "
+                          f"{repeated[0]!r}); each audited sentence counts once, so merge their labels first")
+    for dim in dims:
+        codes = table.column(dim).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero((codes < -1) | (codes >= len(labels[dim])))
+        if len(bad):
+            raise StanceError(f"{path}: row {int(bad[0])} (sentence {ids[bad[0]]!r}) has {dim} = {int(codes[bad[0]])}, "
+                              f"not one of its {len(labels[dim])} classes (0 to {len(labels[dim]) - 1}, or -1: "
+                              "unlabelled)")
     rows = pd.Index(frame["sentence_id"]).get_indexer(ids)
     missing = [i for i, r in zip(ids, rows) if r < 0]
     if missing:

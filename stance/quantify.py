@@ -4,19 +4,22 @@ Plain numpy over arrays, so that ``stance.estimate`` can run a thousand bootstra
 replicates of every group as a few matrix products. Three families:
 
 * **Without an audit** the model's known errors (its cross-validated predictions)
-  correct the shares under a shifted class mix:
+  correct the shares under a shifted class mix. A table of methods (``QUANTIFIERS``):
 
-  - ``em``: EM prior adjustment (Saerens, Latinne & Decaestecker 2002) on probabilities
-    first calibrated by bias-corrected temperature scaling on the cross-validated
-    predictions (BCTS; Alexandari, Kundaje & Shrikumar 2020 found the pair hard to beat);
-  - ``pacc`` / ``acc``: (probabilistic) adjusted count: solve ``q = M pi`` where ``M``
+  - ``cc`` / ``pcc``: classify and count, mean probabilities (no correction);
+  - ``acc`` / ``pacc``: (probabilistic) adjusted count: solve ``q = M pi`` where ``M``
     holds the mean prediction for each true class;
-  - ``cc`` / ``pcc``: classify and count, mean probabilities (biased; kept for comparison).
+  - ``em``: EM prior adjustment (Saerens, Latinne & Decaestecker 2002) on the probabilities;
+  - ``em-calibrated``: the same after bias-corrected temperature scaling (BCTS).
 
-  Intervals resample the group's *articles* (sentences of one article are not
-  independent). The adjusted counts are linear in article sums, so a replicate is a
-  weighted sum; EM takes one Newton step of each replicate's own likelihood from the
-  full-sample estimate, which needs only per-article sums of gradients and Hessians.
+  No one of them is best everywhere: calibration and misclassification rates fitted in
+  distribution need not transfer to a shifted corpus. So :func:`measure` checks every
+  method under shift on the run's own predictions (leaving out each source, or by
+  artificial prevalence), ``auto`` takes the one of least error, and the interval adds
+  that measured error to the sampling error of a bootstrap over the group's *articles*
+  (sentences of one article are not independent). The counts are linear in article
+  sums, so a replicate is a weighted sum; EM takes one Newton step of each replicate's
+  own likelihood from the full-sample estimate.
 
 * **With an audit** (a random sample of sentences with true labels): the difference
   estimator of survey sampling with a power-tuned coefficient, which is PPI++
@@ -29,7 +32,7 @@ replicates of every group as a few matrix products. Three families:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,9 +43,6 @@ if TYPE_CHECKING:
 # line, which reads the defaults below, starts without it.
 
 EPS = 1e-12
-#: Methods without an audit, and the one chosen by measurement (benchmarks/estimate_simulation.py).
-METHODS = ("em", "pacc", "acc", "pcc", "cc")
-DEFAULT_METHOD = "em"
 #: Below this many audited sentences in (or out of) a class, a normal interval is not trusted alone.
 FEW_EVENTS = 5
 #: Article bootstrap resamples, and the fewest articles in a group for its interval to be trusted
@@ -162,14 +162,18 @@ def _onto_simplex(values: np.ndarray) -> np.ndarray:
     return np.where(total > 0, clipped / np.where(total > 0, total, 1.0), uniform)
 
 
-# ---------------------------------------------------------------- the model-only estimator
+# ---------------------------------------------------------------- the model-only estimators
 
 @dataclass
 class Reference:
-    """What the run knows about its own errors on one dimension (from its CV predictions)."""
+    """What the run knows about its own errors on one dimension (from its CV predictions): the
+    probabilities, the true classes, and where known each row's fold, article and source."""
 
     proba: np.ndarray      # (m, K) cross-validated probabilities
     y: np.ndarray          # (m,) true class indices
+    folds: np.ndarray | None = None
+    articles: np.ndarray | None = None
+    sources: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -182,71 +186,469 @@ class Reference:
         from sklearn.metrics import f1_score
         return float(f1_score(self.y, self.proba.argmax(axis=1), average="macro", labels=np.unique(self.y)))
 
+    @classmethod
+    def from_predictions(cls, table, dim: str, names: list[str]) -> "Reference":
+        """The rows of a run's ``cv_predictions`` table (a DataFrame) labelled on ``dim``."""
+        known = table[f"{dim}_true"].notna().to_numpy()
+        rows = table[known]
+        column = (lambda name: rows[name].to_numpy() if name in rows else None)
+        return cls(rows[[f"{dim}_p_{n}" for n in names]].to_numpy(dtype=np.float64),
+                   rows[f"{dim}_true"].map({n: i for i, n in enumerate(names)}).to_numpy(dtype=np.int64),
+                   column(f"{dim}_fold"), column("article_id"),
+                   rows["source"].to_numpy(dtype=object) if "source" in rows else None)
+
+    def subset(self, rows: np.ndarray) -> "Reference":
+        pick = (lambda a: None if a is None else a[rows])
+        return Reference(self.proba[rows], self.y[rows], pick(self.folds), pick(self.articles), pick(self.sources))
+
+
+class Quantifier:
+    """A share estimator without an audit (QuaPy's shape): ``fit`` on the run's cross-validated
+    probabilities and true classes, ``quantify`` the shares of every group of new probabilities.
+    ``replicator`` gives what a bootstrap over articles needs to redo the estimate cheaply."""
+
+    name = ""
+    description = ""
+
+    def fit(self, proba: np.ndarray, y: np.ndarray) -> "Quantifier":
+        return self
+
+    def quantify(self, proba: np.ndarray, groups: np.ndarray | None = None, n_groups: int = 1) -> np.ndarray:
+        raise NotImplementedError
+
+    def replicator(self, proba, groups, articles, n_articles, point):
+        raise NotImplementedError
+
+
+class _Counting(Quantifier):
+    """Shares from the mean of a per-sentence vector (a one-hot label or the probabilities), adjusted
+    or not: linear in article sums, so a bootstrap replicate is a weighted sum."""
+
+    hard = False      # count the top label (one-hot) instead of averaging the probabilities
+    adjusted = False  # solve q = M pi with the misclassification matrix M of the reference
+
+    def vectors(self, proba: np.ndarray) -> np.ndarray:
+        return np.eye(proba.shape[1])[proba.argmax(axis=1)] if self.hard else proba
+
+    def fit(self, proba, y):
+        self.k_ = proba.shape[1]
+        self.matrix_ = misclassification_matrix(self.vectors(proba), y, self.k_) if self.adjusted else None
+        return self
+
+    def finish(self, means: np.ndarray) -> np.ndarray:
+        return adjusted_count(means, self.matrix_) if self.adjusted else np.atleast_2d(means)
+
+    def quantify(self, proba, groups=None, n_groups=1):
+        groups = np.zeros(len(proba), dtype=np.int64) if groups is None else groups
+        sums = _article_sum(self.vectors(proba), groups, n_groups)
+        counts = np.bincount(groups, minlength=n_groups)
+        return self.finish(sums / np.maximum(counts, 1)[:, None])
+
+    def replicator(self, proba, groups, articles, n_articles, point):
+        sums = _article_sum(self.vectors(proba), articles, n_articles)
+        counts = np.bincount(articles, minlength=n_articles).astype(float)
+
+        def replicate(g, members, weights):
+            return self.finish((weights @ sums[members]) / np.maximum(weights @ counts[members], 1)[:, None])
+        return replicate
+
+
+class ClassifyAndCount(_Counting):
+    name, description, hard = "cc", "classify and count (uncorrected)", True
+
+
+class ProbabilisticCount(_Counting):
+    name, description = "pcc", "mean probability (uncorrected)"
+
+
+class AdjustedCount(_Counting):
+    name, description, hard, adjusted = "acc", "adjusted count", True, True
+
+
+class ProbabilisticAdjustedCount(_Counting):
+    name, description, adjusted = "pacc", "probabilistic adjusted count", True
+
+
+class ExpectationMaximisation(Quantifier):
+    """EM prior adjustment (Saerens et al. 2002) on the model's probabilities as they are, with the
+    reference's class frequencies as the training prior."""
+
+    name, description = "em", "EM prior adjustment"
+
+    def prepare(self, proba: np.ndarray) -> np.ndarray:
+        return proba
+
+    def fit(self, proba, y):
+        self.prior_ = np.bincount(y, minlength=proba.shape[1]) / len(y)
+        return self
+
+    def quantify(self, proba, groups=None, n_groups=1):
+        return em_prior(self.prepare(proba), self.prior_, groups, n_groups if groups is not None else None)
+
+    def replicator(self, proba, groups, articles, n_articles, point):
+        """One Newton step of each replicate's own likelihood from the full-sample estimate: only
+        per-article sums of gradients and Hessians are needed."""
+        gradient, hessian = _em_article_derivatives(self.prepare(proba) / np.maximum(self.prior_, EPS),
+                                                    point[groups], articles, n_articles)
+
+        def replicate(g, members, weights):
+            g_b, h_b = weights @ gradient[members], np.einsum("ba,aij->bij", weights, hessian[members])
+            free = point[g][None, :-1] - _solve(h_b, g_b)
+            return _onto_simplex(np.c_[free, 1.0 - free.sum(axis=1)])
+        return replicate
+
+
+class CalibratedExpectationMaximisation(ExpectationMaximisation):
+    """EM on probabilities first calibrated by bias-corrected temperature scaling (BCTS; Alexandari
+    et al. 2020) on the reference. Calibration fitted in-distribution need not transfer to a shifted
+    corpus: measured, not assumed."""
+
+    name, description = "em-calibrated", "EM prior adjustment on calibrated probabilities"
+
+    def prepare(self, proba):
+        return self.calibration_.apply(proba)
+
+    def fit(self, proba, y):
+        self.calibration_ = fit_calibration(proba, y)
+        self.prior_ = self.calibration_.apply(proba).mean(axis=0)
+        return self
+
+
+#: Methods without an audit; ``auto`` (the default) takes the one the run's evidence favours.
+QUANTIFIERS: dict[str, type[Quantifier]] = {q.name: q for q in (
+    ClassifyAndCount, ProbabilisticCount, AdjustedCount, ProbabilisticAdjustedCount, ExpectationMaximisation,
+    CalibratedExpectationMaximisation)}
+METHODS = ("auto", *QUANTIFIERS)
+DEFAULT_METHOD = "auto"
+
+
+# ---------------------------------------------------------------- evidence: which method, how wrong
+
+#: Artificial-prevalence samples drawn from each held-out fold, and their size (sentences).
+APP_SAMPLES = 40
+APP_SIZE = 300
+
+
+#: Below this cross-validated macro-F1 no correction is trusted: they amplify the model's noise more
+#: than they remove its bias (BASIL, macro-F1 0.39: on an outlet the model never saw, counting erred by
+#: 4 to 6 points and every correction by 16 to 58, while the run's own checks favoured them).
+WEAK_MODEL_F1 = 0.5
+#: A correction replaces classify and count only where it erred clearly less: at most this fraction
+#: of classify and count's error. Corrections amplify whatever the checks could not see (BASIL: every
+#: correction did far worse than counting on an unseen outlet, while barely ahead on the checks).
+CLEARLY_BETTER = 0.8
+#: The checks nearest a group (by what classify and count observes in it) that judge it: this share
+#: of them, and at least ``MIN_NEIGHBOURS``.
+NEIGHBOURS = 0.25
+MIN_NEIGHBOURS = 20
+#: The corrections that all hold under a pure shift of the class mix: where they disagree on a group
+#: far more than they did on the checks of shares like its own, the group differs from the labelled
+#: data in more than its class mix, and none of them is trusted there.
+CONSISTENT = ("acc", "pacc", "em-calibrated")
+#: How much more than the checks' 95th percentile of disagreement a group may show (share points).
+DISAGREEMENT_SLACK = 0.02
+
+
+@dataclass
+class Evidence:
+    """Each method's errors on shares it could check: ``errors[method]`` is (cells, K) of estimate
+    minus truth, one cell per held-out source (or artificial-prevalence sample); ``errors["cc"]`` plus
+    the truth is what classify and count observed in each cell, which locates a new group among them."""
+
+    protocol: str
+    errors: dict[str, np.ndarray]
+    truth: np.ndarray | None = None  # (cells, K) the true shares of each cell
+
+    def mae(self, method: str, cells: np.ndarray | None = None) -> float:
+        errors = self.errors[method] if cells is None else self.errors[method][cells]
+        return float(np.abs(errors).mean())
+
+    @property
+    def chosen(self) -> str:
+        """The method judged best over every cell (see :meth:`choose`)."""
+        return self.choose()
+
+    def choose(self, cells: np.ndarray | None = None) -> str:
+        """The method of least mean absolute error over ``cells`` (all by default); a correction wins
+        over classify and count only when clearly better (``CLEARLY_BETTER``)."""
+        best = min(QUANTIFIERS, key=lambda m: (round(self.mae(m, cells), 6), list(QUANTIFIERS).index(m)))
+        return best if self.mae(best, cells) <= CLEARLY_BETTER * self.mae("cc", cells) else "cc"
+
+    def near(self, counted: np.ndarray) -> np.ndarray | None:
+        """The cells whose classify-and-count shares lie nearest ``counted`` (a group's): the checks of
+        shares like this group's. None where the checks are few (each source left out): all judge."""
+        if self.truth is None or len(self.truth) < 2 * MIN_NEIGHBOURS:
+            return None
+        observed = self.truth + self.errors["cc"]
+        distance = np.abs(observed - counted[None, :]).sum(axis=1)
+        return np.argsort(distance, kind="stable")[:max(MIN_NEIGHBOURS, int(NEIGHBOURS * len(distance)))]
+
+    def disagreement(self, cells: np.ndarray | None = None) -> float:
+        """The 95th percentile over ``cells`` of how far the ``CONSISTENT`` corrections lay apart."""
+        estimates = np.stack([self.errors[m] if cells is None else self.errors[m][cells] for m in CONSISTENT])
+        return float(np.quantile(spread(estimates), 0.95))
+
+    def margin(self, method: str, level: float, cells: np.ndarray | None = None) -> np.ndarray:
+        """(K,) how far the method's estimates were off: the ``level`` quantile of the absolute errors
+        per class over ``cells``, and never below the largest error seen when there are fewer than 20
+        (a quantile of three numbers is their maximum)."""
+        errors = np.abs(self.errors[method] if cells is None else self.errors[method][cells])
+        if len(errors) < 20:
+            return np.full(errors.shape[1], errors.max())
+        return np.quantile(errors, level, axis=0)
+
+    def difference_margin(self, method_a: str, cells_a, method_b: str, cells_b, level: float) -> np.ndarray:
+        """(K,) how far a difference of two groups' estimates was off: the ``level`` quantile of
+        ``|e_i - e_j|`` over pairs of distinct checks near each group. A bias both groups share
+        cancels in their difference; what remains is how the error varies between such checks."""
+        every = np.arange(len(self.errors["cc"]))
+        a = every if cells_a is None else np.asarray(cells_a)
+        b = every if cells_b is None else np.asarray(cells_b)
+        pairs = np.abs(self.errors[method_a][a][:, None, :] - self.errors[method_b][b][None, :, :])
+        distinct = (a[:, None] != b[None, :])
+        values = pairs[distinct]
+        if len(values) < 20:
+            return np.full(pairs.shape[-1], values.max() if len(values) else 0.0)
+        return np.quantile(values, level, axis=0)
+
+    def to_dict(self) -> dict:
+        return {"protocol": self.protocol, "chosen": self.chosen, "cells": len(next(iter(self.errors.values()))),
+                "mae": {m: round(self.mae(m), 5) for m in self.errors},
+                "errors": {m: np.round(e, 5).tolist() for m, e in self.errors.items()},
+                "truth": None if self.truth is None else np.round(self.truth, 5).tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Evidence":
+        truth = data.get("truth")
+        return cls(data["protocol"], {m: np.asarray(e, dtype=float) for m, e in data["errors"].items()},
+                   None if truth is None else np.asarray(truth, dtype=float))
+
+
+def spread(estimates: np.ndarray) -> np.ndarray:
+    """How far estimates of the same shares lie apart: (methods, cells, K) -> (cells,), the largest
+    range over methods of any class's share (errors work too: the truth cancels)."""
+    return (estimates.max(axis=0) - estimates.min(axis=0)).max(axis=-1)
+
+
+def measure(reference: Reference, *, seed: int = 0, samples: int = APP_SAMPLES, size: int = APP_SIZE) -> Evidence:
+    """How far off each method is under shift, from the run's own cross-validated predictions.
+
+    With two or more sources, each is left out in turn: every method is fitted on the others and
+    estimates the left-out source's shares (real differences between outlets, beyond their class
+    mix). Otherwise QuaPy's artificial-prevalence protocol: each fold in turn is held out, the
+    methods are fitted on the others, and ``samples`` samples of ``size`` sentences are drawn from
+    the held-out fold with class mixes from a flat Dirichlet.
+    """
+    k = reference.k
+    errors: dict[str, list] = {m: [] for m in QUANTIFIERS}
+    truths: list[np.ndarray] = []
+    sources = reference.sources
+    names = [s for s in np.unique(sources[sources != None]) if (sources == s).sum() >= 20] \
+        if sources is not None else []  # noqa: E711  (an object array)
+    if len(names) >= 2:
+        for source in names:
+            held = sources == source
+            truth = np.bincount(reference.y[held], minlength=k) / held.sum()
+            truths.append(truth)
+            for name, method in QUANTIFIERS.items():
+                fitted = method().fit(reference.proba[~held], reference.y[~held])
+                errors[name].append(fitted.quantify(reference.proba[held])[0] - truth)
+        return Evidence(f"leave one source out ({len(names)} sources)", {m: np.array(e) for m, e in errors.items()},
+                        np.array(truths))
+    rng = np.random.default_rng(seed)
+    folds = reference.folds if reference.folds is not None else _folds_by_article(reference, 5, rng)
+    for fold in np.unique(folds):
+        held = folds == fold
+        if held.all() or (~held).sum() < k:
+            continue
+        fitted = {name: method().fit(reference.proba[~held], reference.y[~held])
+                  for name, method in QUANTIFIERS.items()}
+        by_class = [np.flatnonzero(held & (reference.y == c)) for c in range(k)]
+        present = [c for c in range(k) if len(by_class[c])]
+        for _ in range(samples):
+            mix = np.zeros(k)
+            mix[present] = rng.dirichlet(np.ones(len(present)))
+            counts = rng.multinomial(min(size, int(held.sum())), mix)
+            rows = np.concatenate([rng.choice(by_class[c], n) for c, n in enumerate(counts) if n])
+            truth = counts / counts.sum()
+            truths.append(truth)
+            for name, method in fitted.items():
+                errors[name].append(method.quantify(reference.proba[rows])[0] - truth)
+    return Evidence("artificial prevalence (held-out folds)", {m: np.array(e) for m, e in errors.items()},
+                    np.array(truths))
+
+
+def _folds_by_article(reference: Reference, n: int, rng: np.random.Generator) -> np.ndarray:
+    units = reference.articles if reference.articles is not None else np.arange(len(reference.y))
+    unique, codes = np.unique(units, return_inverse=True)
+    return rng.permutation(len(unique))[codes] % n
+
+
+# ---------------------------------------------------------------- shares per group, with intervals
 
 @dataclass
 class GroupEstimates:
     estimate: np.ndarray   # (groups, K)
     low: np.ndarray
     high: np.ndarray
+    methods: list[str] = field(default_factory=list)  # the method of each group
+    #: (groups, K) the sampling error alone, before the model's measured error is added
+    sampling_low: np.ndarray | None = None
+    sampling_high: np.ndarray | None = None
+    draws: list[np.ndarray] = field(default_factory=list)  # each group's bootstrap replicates, (B, K)
+    margins: np.ndarray | None = None  # (groups, K) the measured error added to each interval
+    cells: list = field(default_factory=list)  # each group's checks (evidence cells), None for all
 
 
 def estimate_groups(proba: np.ndarray, groups: np.ndarray, articles: np.ndarray, reference: Reference,
                     method: str = DEFAULT_METHOD, *, level: float = 0.95, replicates: int = 1000,
-                    seed: int = 0) -> GroupEstimates:
-    """Shares of each class per group, with percentile intervals from a bootstrap over articles.
+                    seed: int = 0, evidence: Evidence | None = None,
+                    min_articles: int = 1) -> GroupEstimates:
+    """Shares of each class per group, with intervals.
 
-    ``groups`` and ``articles`` are integer codes per sentence (0..G-1, 0..A-1); an
-    article must lie in one group.
+    ``groups`` and ``articles`` are integer codes per sentence (0..G-1, 0..A-1); an article must
+    lie in one group. ``method`` ``auto`` lets ``evidence`` (measured from ``reference`` when not
+    given) judge each group by the checks of shares like its own: those whose classify-and-count
+    shares lie nearest the group's. Each side of the interval is the larger of the sampling error,
+    from a percentile bootstrap over the group's articles (sentences of one article are not
+    independent), and the error that those checks measured (its ``level`` quantile: the checks'
+    own samples hold their sampling error too, so adding the two would count it twice); without
+    evidence (a method named and none given) only the first.
+
+    A group of fewer than ``min_articles`` articles says little about its own spread: its
+    bootstrap interval is widened by Student's t for that many articles, and one article's
+    interval is a binomial (Wilson) interval of one observation.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method == "auto" and evidence is None:
+        evidence = measure(reference, seed=seed)
     k = reference.k
     n_groups = int(groups.max()) + 1 if len(groups) else 0
     n_articles = int(articles.max()) + 1 if len(articles) else 0
     article_group = np.zeros(n_articles, dtype=np.int64)
     article_group[articles] = groups
-    rng = np.random.default_rng(seed)
-    if method == "em":
-        calibration = fit_calibration(reference.proba, reference.y)
-        prior = calibration.apply(reference.proba).mean(axis=0)
-        calibrated = calibration.apply(proba)
-        point = em_prior(calibrated, prior, groups, n_groups)
-        gradient, hessian = _em_article_derivatives(calibrated / np.maximum(prior, EPS), point[groups],
-                                                    articles, n_articles)
+    fitted: dict[str, Quantifier] = {}
 
-        def replicate(g, members, weights):
-            g_b, h_b = weights @ gradient[members], np.einsum("ba,aij->bij", weights, hessian[members])
-            step = _solve(h_b, g_b)
-            free = point[g][None, :-1] - step
-            return _onto_simplex(np.c_[free, 1.0 - free.sum(axis=1)])
-    else:
-        vectors = np.eye(k)[proba.argmax(axis=1)] if method in ("cc", "acc") else proba
-        m = None
-        if method in ("acc", "pacc"):
-            reference_vectors = (np.eye(k)[reference.proba.argmax(axis=1)] if method == "acc"
-                                 else reference.proba)
-            m = misclassification_matrix(reference_vectors, reference.y, k)
-        sums = _article_sum(vectors, articles, n_articles)
-        counts = np.bincount(articles, minlength=n_articles).astype(float)
+    def quantifier(name: str) -> Quantifier:
+        if name not in fitted:
+            fitted[name] = QUANTIFIERS[name]().fit(reference.proba, reference.y)
+        return fitted[name]
 
-        def finish(means):
-            return adjusted_count(means, m) if m is not None else means
-
-        group_sums = np.zeros((n_groups, k))
-        np.add.at(group_sums, article_group, sums)
-        group_counts = np.bincount(article_group, weights=counts, minlength=n_groups)
-        point = finish(group_sums / np.maximum(group_counts, 1)[:, None])
-
-        def replicate(g, members, weights):
-            return finish((weights @ sums[members]) / np.maximum(weights @ counts[members], 1)[:, None])
-
+    counted = quantifier("cc").quantify(proba, groups, n_groups)
+    cells = [evidence.near(counted[g]) if evidence is not None else None for g in range(n_groups)]
+    weak = method == "auto" and reference.macro_f1() < WEAK_MODEL_F1
+    methods = ["cc" if weak else evidence.choose(cells[g]) if method == "auto" else method
+               for g in range(n_groups)]
+    estimates = {name: quantifier(name).quantify(proba, groups, n_groups)
+                 for name in {*methods, *(CONSISTENT if method == "auto" else ())}}
+    if method == "auto" and not weak:  # corrections only where the group shows no more than a shifted mix
+        apart = spread(np.stack([estimates[m] for m in CONSISTENT]))
+        methods = [m if apart[g] <= evidence.disagreement(cells[g]) + DISAGREEMENT_SLACK else "cc"
+                   for g, m in enumerate(methods)]
+        estimates.setdefault("cc", counted)
+    replicators = {name: quantifier(name).replicator(proba, groups, articles, n_articles, estimates[name])
+                   for name in estimates}
+    point = np.array([estimates[methods[g]][g] for g in range(n_groups)]).reshape(n_groups, k)
     low, high = np.zeros_like(point), np.zeros_like(point)
     alpha = (1 - level) / 2
     members = _members(article_group, n_groups)
+    rng = np.random.default_rng(seed)
+    kept = []
     for g in range(n_groups):
+        replicate = replicators[methods[g]]
         draws = _replicates(lambda w, g=g: replicate(g, members[g], w), len(members[g]), replicates, rng)
         low[g], high[g] = np.quantile(draws, [alpha, 1 - alpha], axis=0)
-    return GroupEstimates(point, np.minimum(low, point), np.maximum(high, point))
+        kept.append(draws)
+    low, high = np.minimum(low, point), np.maximum(high, point)
+    sizes = np.bincount(article_group, minlength=n_groups)
+    thin = sizes < min_articles
+    if thin.any():
+        low[thin], high[thin] = _few_articles(point[thin], low[thin], high[thin], sizes[thin], level)
+    sampling_low, sampling_high = low.copy(), high.copy()
+    margin = None
+    if evidence is not None:
+        margin = np.array([evidence.margin(methods[g], level, cells[g]) for g in range(n_groups)]).reshape(point.shape)
+        low = np.clip(point - np.maximum(point - low, margin), 0.0, 1.0)
+        high = np.clip(point + np.maximum(high - point, margin), 0.0, 1.0)
+    return GroupEstimates(point, low, high, methods, sampling_low, sampling_high, kept, margin, cells)
+
+
+@dataclass
+class Difference:
+    """A difference of two groups' shares, per class, with its interval and two-sided p-value."""
+
+    estimate: np.ndarray   # (K,)
+    low: np.ndarray
+    high: np.ndarray
+    p_value: np.ndarray
+
+
+def difference(estimates: GroupEstimates, a: int, b: int, evidence: Evidence | None = None,
+               level: float = 0.95) -> Difference:
+    """Group ``a``'s shares minus group ``b``'s, model-only. The groups hold different articles, so
+    their bootstrap replicates are independent and their differences are replicates of the
+    difference; the error the checks measured on such differences is added in quadrature. The
+    p-value is the normal one for that total spread."""
+    from scipy import stats
+
+    z = stats.norm.ppf(0.5 + level / 2)
+    d = estimates.estimate[a] - estimates.estimate[b]
+    draws = estimates.draws[a] - estimates.draws[b]
+    alpha = (1 - level) / 2
+    q_low, q_high = np.quantile(draws, [alpha, 1 - alpha], axis=0)
+    margin = (evidence.difference_margin(estimates.methods[a], estimates.cells[a], estimates.methods[b],
+                                         estimates.cells[b], level) if evidence is not None else np.zeros_like(d))
+    low = d - np.sqrt(np.maximum(d - q_low, 0) ** 2 + margin ** 2)
+    high = d + np.sqrt(np.maximum(q_high - d, 0) ** 2 + margin ** 2)
+    se = np.sqrt(draws.var(axis=0, ddof=1) + (margin / z) ** 2) if len(draws) > 1 else margin / z
+    return Difference(d, np.clip(low, -1, 1), np.clip(high, -1, 1), two_sided(d, se))
+
+
+def two_sided(d: np.ndarray, se: np.ndarray, df: float | None = None) -> np.ndarray:
+    """Two-sided p-values of ``d`` against 0 with standard errors ``se`` (normal, or t on ``df``)."""
+    from scipy import stats
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = np.abs(d) / se
+    tail = stats.norm.sf(statistic) if df is None else stats.t.sf(statistic, df)
+    return np.where(se > 0, 2 * tail, np.where(np.abs(d) > 0, 0.0, 1.0))
+
+
+def normal_quantile(level: float) -> float:
+    """z such that a normal interval of +- z standard errors holds ``level``."""
+    from scipy import stats
+    return float(stats.norm.ppf(0.5 + level / 2))
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment: p-values that hold the family-wise error rate over all the tests."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def _few_articles(point, low, high, n_articles, level):
+    """Intervals of groups of few articles: a bootstrap over n articles is too narrow by Student's
+    t for n - 1 degrees of freedom against the normal, and by sqrt(n / (n - 1)); over one article
+    it has no spread at all, so one article counts as one observation (Wilson)."""
+    from scipy import stats
+
+    z = stats.norm.ppf(0.5 + level / 2)
+    n = n_articles[:, None].astype(float)
+    scale = np.where(n > 1, stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) / z * np.sqrt(n / np.maximum(n - 1, 1)),
+                     1.0)
+    low, high = np.clip(point - scale * (point - low), 0, 1), np.clip(point + scale * (high - point), 0, 1)
+    centre = (point + z * z / 2) / (1 + z * z)
+    half = z * np.sqrt(point * (1 - point) + z * z / 4) / (1 + z * z)
+    single = np.broadcast_to(n == 1, point.shape)
+    low = np.where(single, np.minimum(low, np.clip(centre - half, 0, 1)), low)
+    high = np.where(single, np.maximum(high, np.clip(centre + half, 0, 1)), high)
+    return low, high
 
 
 def _members(article_group: np.ndarray, n_groups: int) -> list[np.ndarray]:
@@ -304,6 +706,7 @@ class AuditEstimate:
     high: float
     coefficient: float     # lam: 0 means the audit labels alone
     n_audit: int
+    se: float = 0.0        # the design-based standard error
 
 
 def audit_share(f_total: float, population: int, y: np.ndarray, f: np.ndarray, in_domain: np.ndarray,
@@ -353,7 +756,33 @@ def audit_share(f_total: float, population: int, y: np.ndarray, f: np.ndarray, i
         # interval also spans the audit's own Wilson interval, which holds at the boundary
         _, wilson_low, wilson_high = weighted_proportion(y[in_domain], weight[strata[in_domain]], level)
         low, high = min(low, wilson_low), max(high, wilson_high)
-    return AuditEstimate(float(estimate), float(low), float(high), lam, n_domain)
+    return AuditEstimate(float(estimate), float(low), float(high), lam, n_domain, float(np.sqrt(variance)))
+
+
+def audit_difference(a: AuditEstimate, b: AuditEstimate, population_a: int, population_b: int, y: np.ndarray,
+                     f: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, strata: np.ndarray,
+                     strata_population: np.ndarray, *, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Domain ``a``'s share minus domain ``b``'s from the same audit (see :func:`audit_share`, which
+    gave ``a`` and ``b`` with their coefficients): the estimate, the interval and the p-value.
+
+    Both estimates are a constant plus a weighted sum over the audited sentences, so their
+    difference is one too, of ``z = [a](y - lam_a f) / N_a - [b](y - lam_b f) / N_b``, with the same
+    stratified, finite-population variance; ``t`` on ``n_a + n_b - 2`` degrees of freedom. Domains in
+    one stratum share its sentences, and the covariance that brings is in that variance."""
+    from scipy import stats
+
+    z = (np.where(in_a, y - a.coefficient * f, 0.0) / population_a
+         - np.where(in_b, y - b.coefficient * f, 0.0) / population_b)
+    n_h = np.bincount(strata, minlength=len(strata_population)).astype(float)
+    big_n = strata_population.astype(float)
+    variance = 0.0
+    for h in np.flatnonzero(n_h > 1):
+        variance += big_n[h] ** 2 * (1 - n_h[h] / big_n[h]) / n_h[h] * np.var(z[strata == h], ddof=1)
+    d = a.estimate - b.estimate
+    df = max(int(in_a.sum()) + int(in_b.sum()) - 2, 1)
+    half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(variance)
+    p = float(two_sided(np.array([d]), np.array([np.sqrt(variance)]), df)[0])
+    return float(d), float(max(d - half, -1.0)), float(min(d + half, 1.0)), p
 
 
 # ---------------------------------------------------------------- how far to trust the model

@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 
 from stance import quantify
 from stance.errors import StanceError
-from stance.estimate import COLUMNS, estimate, join_audit, read_estimates, run_references
+from stance.estimate import (COLUMNS, MODEL_ONLY, MODEL_ONLY_ASSUMPTION, companion, estimation, join_audit,
+                             read_estimates, run_references)
 from stance.plots import PALETTE, figure, img
 from stance.webpage import esc, page, table
 from stance.scores import FREQUENCY as _FREQUENCY
@@ -32,6 +33,8 @@ from stance.scoring import NET_SCORE
 #: The automatic time bucket is the finest in which the typical (median) bucket holds this many articles:
 #: with fewer, a share per bucket jumps between 0 and 1 with every article.
 MIN_PER_BUCKET = 10
+#: Up to this many groups are compared pair by pair; with more, each is compared with the largest.
+ALL_PAIRS = 6
 #: An article leans one way when its net score is further than this from zero.
 NET_MARGIN = 0.05
 TOP_GROUPS = 12
@@ -94,13 +97,27 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
         frame = estimates if isinstance(estimates, pd.DataFrame) else read_estimates(estimates)
         parts.append(_method_note(frame, level, estimates if not isinstance(estimates, pd.DataFrame) else None))
         parts.append(_estimates_section(frame, articles))
+        beside = None if isinstance(estimates, pd.DataFrame) else companion(estimates, "differences")
+        if beside is not None and beside.is_file():  # written by `stance estimate --compare`
+            parts.append(_differences_section(read_estimates(beside, kind="differences"), level))
     else:
-        frames = [estimate(scores, by=[field], audit=audit, level=level) for field in by if field != "date"]
+        sections = []
+        for field in by:
+            if field == "date":
+                continue
+            found = estimation(scores, by=[field], compare=field, audit=audit, level=level)
+            shares = found.shares()
+            largest = None if found.n_groups <= ALL_PAIRS else str(
+                shares.loc[shares["n_sentences"].idxmax(), field])
+            sections.append((shares, found.differences(field, baseline=largest) if found.n_groups > 1 else None))
         if period:
-            frames.append(estimate(scores, period=period, audit=audit, level=level))
-        if frames:
-            parts.append(_method_note(frames[0], level, None))
-        parts += [_estimates_section(frame, articles) for frame in frames]
+            sections.append((estimation(scores, period=period, audit=audit, level=level).shares(), None))
+        if sections:
+            parts.append(_method_note(sections[0][0], level, None))
+        for shares, differences in sections:
+            parts.append(_estimates_section(shares, articles))
+            if differences is not None:
+                parts.append(_differences_section(differences, level))
     parts.append(_trust(opened, audit, level))
     parts.append(_net_scores(articles, by[0] if by[0] != "date" else None))
     parts.append(_examples(scores, fmt, labels, articles, examples))
@@ -149,11 +166,14 @@ def _method_note(frame: pd.DataFrame, level: float, source) -> str:
     lines = [f"<p><b>Estimates</b> ({level:.0%} intervals"
              + (f", from {esc(str(source))}" if source else "") + "). Method: "
              + "; ".join(esc(m) for m in methods[:3]) + ("; ..." if len(methods) > 3 else "") + ".</p>"]
-    lines.append("<p>" + (f"Audit: {audited:,} randomly drawn sentences labelled by people." if audited else
-                          "No audit: the intervals reflect which articles were sampled, not the model's own "
-                          "errors beyond what its cross-validated predictions show. Draw an audit "
-                          "(<code>stance audit push</code>) for intervals that hold whatever the model's errors.")
-                 + "</p>")
+    model_only = int(frame["method"].astype(str).str.startswith(MODEL_ONLY).sum())
+    if audited:
+        lines.append(f"<p>Audit: {audited:,} randomly drawn sentences labelled by people.</p>")
+    if model_only:
+        lines.append(f"<p><b>{model_only:,} of {len(frame):,} estimates are {MODEL_ONLY}</b> (no audit labels "
+                     f"behind them): their intervals add the error the run measured under shift to the sampling "
+                     f"error. {esc(MODEL_ONLY_ASSUMPTION[0].upper() + MODEL_ONLY_ASSUMPTION[1:])}. Draw an audit "
+                     "(<code>stance audit push</code>) for intervals that hold whatever the model's errors.</p>")
     if flags:
         explained = {"few_articles": "fewer articles than the minimum per group", "few_audit": "few audit labels",
                      "no_audit": "no audit labels in the group", "weak_model":
@@ -247,6 +267,71 @@ def _estimate_table(frame: pd.DataFrame, name: str) -> str:
             + "</details>")
 
 
+def _differences_section(frame: pd.DataFrame, level: float) -> str:
+    """Each pair of groups' difference in every class's share, drawn with its interval, and in words
+    the differences that hold after Holm's adjustment over the dimension's comparisons."""
+    if frame.empty:
+        return ""
+    against = frame["baseline"].nunique() == 1 and frame["group"].nunique() > 1
+    parts = ["<h3>Differences between groups" + (f" (each against {esc(str(frame['baseline'].iloc[0]))})"
+                                                   if against else "") + "</h3>"]
+    frame = frame.assign(_pair=frame["group"].astype(str) + " − " + frame["baseline"].astype(str))
+    for dim, cells in frame.groupby("dimension", sort=False):
+        names = list(dict.fromkeys(cells["class"]))
+        pairs = list(dict.fromkeys(cells["_pair"]))
+        parts.append(img(_difference_plot(cells, pairs, names, f"{dim}: differences in share"),
+                         f"{dim} differences between groups with intervals"))
+        holding = cells[cells["holds"].astype(bool)].sort_values("difference", key=abs, ascending=False)
+        if holding.empty:
+            parts.append(f"<p>No difference in {esc(dim)} holds at {level:.0%} after Holm's adjustment for its "
+                         f"{len(cells):,} comparisons.</p>")
+        else:
+            said = [f"<b>{esc(str(r['group']))}</b>: {esc(str(r['class']))} {100 * abs(r['difference']):.0f} points "
+                    f"({100 * r['low']:+.0f} to {100 * r['high']:+.0f}) {'above' if r['difference'] > 0 else 'below'} "
+                    f"{esc(str(r['baseline']))} (Holm p = {r['p_holm']:.3g})" for _, r in holding.head(8).iterrows()]
+            more = f"; and {len(holding) - 8} more in the table" if len(holding) > 8 else ""
+            parts.append(f"<p>{len(holding):,} of {len(cells):,} differences in {esc(dim)} hold at {level:.0%} after "
+                         f"Holm's adjustment: " + "; ".join(said) + more + ".</p>")
+    rows = [[r["_pair"], r["dimension"], r["class"], f"{100 * r['difference']:+.1f}",
+             f"{100 * r['low']:+.1f} to {100 * r['high']:+.1f}", f"{r['p_holm']:.3g}", "yes" if r["holds"] else "",
+             str(r["method"]).split(":")[0]] for _, r in frame.iterrows()]
+    parts.append("<details><summary>The differences as numbers (points)</summary>"
+                 + table(["pair", "dimension", "class", "difference", "interval", "Holm p", "holds",
+                          "method"], rows, numeric_from=3) + "</details>")
+    return "\n".join(parts)
+
+
+def _difference_plot(cells: pd.DataFrame, pairs: list[str], names: list[str], title: str) -> Figure:
+    """A forest plot: one row per pair, one interval per class; filled where the difference holds."""
+    from matplotlib.lines import Line2D
+    fig = Figure(figsize=(7.5, 0.5 * len(pairs) + 1.4))
+    ax = fig.subplots()
+    y = np.arange(len(pairs))
+    offsets = np.linspace(-0.25, 0.25, len(names))
+    handles = []
+    for k, name in enumerate(names):
+        row = cells[cells["class"] == name].set_index("_pair").reindex(pairs)
+        colour = PALETTE[k % len(PALETTE)]
+        at = y + offsets[k]
+        points = 100 * row["difference"]
+        ax.errorbar(points, at, xerr=100 * np.vstack([row["difference"] - row["low"], row["high"] - row["difference"]]),
+                    fmt="none", ecolor=colour, elinewidth=1.4, capsize=2)
+        holds = row["holds"].fillna(False).astype(bool).to_numpy()
+        ax.scatter(points[holds], at[holds], color=colour, s=28, zorder=3)
+        ax.scatter(points[~holds], at[~holds], facecolors="white", edgecolors=colour, s=28, zorder=3)
+        handles.append(Line2D([], [], color=colour, marker="o", linestyle="", label=name))
+    handles.append(Line2D([], [], color="#555", marker="o", markerfacecolor="white", linestyle="",
+                          label="does not hold"))
+    ax.axvline(0, color="#444", linewidth=0.8)
+    ax.set_yticks(y, pairs)
+    ax.invert_yaxis()
+    ax.set_xlabel("difference in share of sentences (points)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
 def _overall(frame: pd.DataFrame) -> str:
     frame = frame.assign(_group="all")
     parts = ["<h2>The whole corpus</h2>"]
@@ -315,7 +400,8 @@ def _trust(opened, audit, level: float) -> str:
     else:
         source = (f"the run's cross-validated predictions ({esc(opened.manifest['model']['run_id'])}), "
                   "i.e. on its training data")
-        for dim, reference in run_references(opened.run_path, labels).items():
+        references, _ = run_references(opened.run_path, labels)
+        for dim, reference in references.items():
             panels[dim] = quantify.reliability(reference.proba.max(axis=1),
                                                reference.proba.argmax(axis=1) == reference.y)
         prf = None

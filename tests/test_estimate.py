@@ -16,7 +16,7 @@ from conftest import gold_audit
 from stance import quantify
 from stance.audit import plan
 from stance.errors import StanceError
-from stance.estimate import COLUMNS, estimate, read_estimates
+from stance.estimate import COLUMNS, companion, compare, estimate, estimation, read_estimates, trends
 from stance.resources import demo_dir
 
 
@@ -38,7 +38,7 @@ def test_one_row_per_group_dimension_class_with_counts(demo_scores):
         assert (cell.n_sentences == len(members)).all() and (cell.n_articles == members.article_id.nunique()).all()
         assert cell.estimate.sum() == pytest.approx(1.0)       # corrected shares still sum to one
         assert ((cell.low <= cell.estimate) & (cell.estimate <= cell.high)).all()
-        assert (cell.n_audit == 0).all() and cell.method.str.startswith("EM prior adjustment").all()
+        assert (cell.n_audit == 0).all() and cell.method.str.startswith("model-only: ").all()
         assert (cell.flag == "few_articles").all()              # 6 to 10 articles per source, fewer than 20
 
 
@@ -56,6 +56,17 @@ def test_estimates_equal_the_estimator_on_the_same_arrays(demo_scores, default_r
                                       pd.factorize(sentences.article_id)[0], reference, "pacc", replicates=50)
     tone = result[result.dimension == "tone"]
     assert tone.estimate.to_numpy() == pytest.approx(direct.estimate.ravel())
+
+
+def test_one_article_groups_are_never_zero_width_and_rows_say_model_only(demo_scores, default_run):
+    result = estimate(demo_scores, by=["article_id"], replicates=100)
+    assert ((result.high - result.low) > 0.2).all()  # one article is about one observation
+    assert (result.flag.str.contains("few_articles")).all()
+    run_metrics = json.loads((Path(default_run) / "metrics.json").read_text())
+    kept = run_metrics["dimensions"]["tone"]["quantification"]
+    assert kept["protocol"].startswith("artificial prevalence") and set(kept["mae"]) == set(quantify.QUANTIFIERS)
+    tone = result[result.dimension == "tone"]
+    assert tone.method.str.contains(f"classify and count {100 * kept['mae']['cc']:.1f}").all()
 
 
 def test_formats_follow_the_extension_and_read_back(demo_scores, tmp_path):
@@ -146,6 +157,58 @@ def _cli(*args):
                           text=True)
 
 
+def test_differences_are_the_shares_subtracted_with_holm_over_each_dimension(demo_scores, tmp_path):
+    shares = estimate(demo_scores, tmp_path / "e.csv", compare="source", replicates=100)
+    differences = read_estimates(companion(tmp_path / "e.csv", "differences"), kind="differences")
+    sources = sorted(shares["source"].unique())
+    classes = len(shares) // len(sources)
+    assert len(differences) == len(sources) * (len(sources) - 1) // 2 * classes   # every pair, every class
+    point = shares.set_index(["source", "dimension", "class"])["estimate"]
+    for _, row in differences.iterrows():
+        assert row["difference"] == pytest.approx(point[row["group"], row["dimension"], row["class"]]
+                                                  - point[row["baseline"], row["dimension"], row["class"]])
+        assert row["low"] <= row["difference"] <= row["high"]
+        assert row["method"].startswith("model-only")
+    for _, cells in differences.groupby("dimension"):
+        assert cells["p_holm"].to_numpy() == pytest.approx(quantify.holm(cells["p_value"].to_numpy()))
+        assert (cells["holds"] == (cells["p_holm"] < 0.05)).all()
+    # against one baseline: each other group once, the same numbers as in the pairs
+    first = sources[0]
+    against = compare(demo_scores, "source", baseline=first, replicates=100)
+    assert set(against["baseline"]) == {first} and set(against["group"]) == set(sources) - {first}
+    with pytest.raises(StanceError, match="no group 'nowhere'"):
+        compare(demo_scores, "source", baseline="nowhere", replicates=20)
+
+
+def test_differences_under_an_audit_use_its_labels(demo_scores, tmp_path):
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet")
+    audit = gold_audit(demo_scores, sentences.groupby("source").head(12).sentence_id.tolist(), tmp_path / "audit")
+    differences = compare(demo_scores, "source", audit=audit, replicates=50)
+    assert differences["method"].str.startswith("audit").all() and (differences["n_audit"] == 24).all()
+
+
+def test_a_trend_is_the_sentence_weighted_slope_of_the_shares(demo_scores, tmp_path):
+    found = estimation(demo_scores, period="month", replicates=100)
+    shares, slopes = found.shares(), found.trends()
+    dated = shares[shares["period"] != "undated"].copy()
+    months = pd.to_datetime(dated["period"]).dt.year * 12 + pd.to_datetime(dated["period"]).dt.month
+    for (dim, name), cells in dated.assign(month=months).groupby(["dimension", "class"]):
+        fitted = np.polyfit(cells["month"], cells["estimate"], 1, w=np.sqrt(cells["n_sentences"]))[0]
+        row = slopes[(slopes["dimension"] == dim) & (slopes["class"] == name)].iloc[0]
+        assert row["slope"] == pytest.approx(fitted)
+        assert row["low"] <= row["slope"] <= row["high"] and row["n_periods"] == len(cells)
+    assert trends(demo_scores, "month", replicates=100)["slope"].to_numpy() == pytest.approx(slopes["slope"])
+
+
+def test_cli_compare_writes_the_differences_and_says_how_many_hold(demo_scores, tmp_path):
+    done = _cli(demo_scores, "--out", tmp_path / "e.csv", "--compare", "source", "--period", "month",
+                "--replicates", 50)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "e.differences.csv").is_file() and (tmp_path / "e.trends.csv").is_file()
+    assert "hold at 95% after Holm's adjustment" in done.stderr
+    _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--baseline", "x"), "--baseline x needs --compare")
+
+
 def _one_line_error(done, *fragments):
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -178,6 +241,27 @@ def test_bad_input_gets_one_clear_sentence(demo_scores, scores, tmp_path):
     other.save_to_disk(str(tmp_path / "other"))
     _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--audit", tmp_path / "other"),
                     "labels of another schema")
+
+
+def test_an_audit_given_twice_out_of_range_or_empty_is_refused_by_row(demo_scores, tmp_path):
+    """Issue 23: repeated audit rows were counted twice (the interval halved), a class index out of
+    range was taken in (shares summing to 0.75), and an empty audit gave a traceback."""
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet")
+    ids = sentences.sentence_id.tolist()[:8]
+    data = datasets.load_from_disk(str(gold_audit(demo_scores, ids, tmp_path / "gold")))
+    datasets.concatenate_datasets([data, data.select([2])]).save_to_disk(str(tmp_path / "twice"))
+    _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--audit", tmp_path / "twice"),
+                    "1 audit sentences are given more than once", repr(ids[2]))
+    data.cast_column("tone", datasets.Value("int64")).map(
+        lambda row, i: {"tone": 7 if i == 5 else row["tone"]}, with_indices=True).save_to_disk(str(tmp_path / "range"))
+    with pytest.raises(StanceError, match=f"row 5 \\(sentence '{ids[5]}'\\) has tone = 7, not one of its 3"):
+        estimate(demo_scores, audit=tmp_path / "range", replicates=20)
+    data.select([]).save_to_disk(str(tmp_path / "empty"))
+    _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--audit", tmp_path / "empty"),
+                    "dataset has no rows")
+    from stance.report import report
+    with pytest.raises(StanceError, match="dataset has no rows"):
+        report(demo_scores, tmp_path / "r.html", audit=tmp_path / "empty")
 
 
 def test_an_empty_group_field_is_refused(default_run, tmp_path):

@@ -211,3 +211,182 @@ def test_em_bootstrap_coverage_under_label_shift():
         naive += list(np.abs(counted - truth))
     assert np.mean(hits) >= 0.88
     assert np.mean(errors) < 0.6 * np.mean(naive)
+
+
+# ---------------------------------------------------------------- which method, and how wrong it was
+
+def _evidence(errors: dict, truth=None) -> q.Evidence:
+    return q.Evidence("hand", {m: np.asarray(errors.get(m, errors["cc"]), float) for m in q.QUANTIFIERS},
+                      None if truth is None else np.asarray(truth, float))
+
+
+def test_a_correction_must_beat_counting_clearly():
+    cc = [[0.10, -0.10], [0.10, -0.10]]                       # classify and count off by 10 points
+    close = _evidence({"cc": cc, "pacc": [[0.085, -0.085]] * 2})  # 8.5: better, but not by a fifth
+    assert close.mae("pacc") == pytest.approx(0.085) and close.chosen == "cc"
+    clear = _evidence({"cc": cc, "pacc": [[0.07, -0.07]] * 2, "em": [[0.075, -0.075]] * 2})
+    assert clear.chosen == "pacc"                               # 7 <= 0.8 x 10, and the least
+    # few cells: the margin is the largest error seen; many: the quantile per class
+    assert clear.margin("pacc", 0.95) == pytest.approx([0.07, 0.07])
+    many = _evidence({"cc": np.c_[np.linspace(0, 0.1, 101), -np.linspace(0, 0.2, 101)]})
+    assert many.margin("cc", 0.9) == pytest.approx([0.09, 0.18])
+    back = q.Evidence.from_dict(clear.to_dict())
+    assert back.chosen == "pacc" and back.mae("em") == pytest.approx(0.075)
+
+
+def test_leaving_each_source_out_by_hand():
+    # source a: 20 sentences of class 0, all predicted 0; source b: 10 of class 0 and 10 of class 1,
+    # all predicted 0 (a model blind to class 1). Counting is off by 0 on a and by 0.5 on b.
+    proba = np.repeat([[0.9, 0.1]], 40, axis=0)
+    y = np.r_[np.zeros(30, int), np.ones(10, int)]
+    sources = np.array(["a"] * 20 + ["b"] * 20, dtype=object)
+    evidence = q.measure(q.Reference(proba, y, sources=sources))
+    assert evidence.protocol == "leave one source out (2 sources)"
+    assert evidence.errors["cc"] == pytest.approx(np.array([[0.0, 0.0], [0.5, -0.5]]))
+    assert evidence.errors["pcc"] == pytest.approx(np.array([[-0.1, 0.1], [0.4, -0.4]]))
+    assert evidence.truth == pytest.approx(np.array([[1.0, 0.0], [0.5, 0.5]]))
+
+
+def test_few_articles_widen_the_interval_by_hand():
+    from scipy import stats
+    point, low, high = np.array([[0.5, 0.5]]), np.array([[0.4, 0.4]]), np.array([[0.6, 0.6]])
+    # three articles: the bootstrap's half-width times t(2) / z * sqrt(3 / 2)
+    scale = stats.t.ppf(0.975, 2) / stats.norm.ppf(0.975) * np.sqrt(1.5)
+    wide_low, wide_high = q._few_articles(point, low, high, np.array([3]), 0.95)
+    assert wide_high[0, 0] == pytest.approx(min(0.5 + 0.1 * scale, 1.0))
+    assert wide_low[0, 0] == pytest.approx(max(0.5 - 0.1 * scale, 0.0))
+    # one article: a bootstrap has no spread; the interval is Wilson's for one observation of 0.2
+    one_low, one_high = q._few_articles(np.array([[0.2, 0.8]]), np.array([[0.2, 0.8]]),
+                                        np.array([[0.2, 0.8]]), np.array([1]), 0.95)
+    z = 1.96
+    centre, half = (0.2 + z * z / 2) / (1 + z * z), z * np.sqrt(0.16 + z * z / 4) / (1 + z * z)
+    assert (one_low[0, 0], one_high[0, 0]) == pytest.approx((max(centre - half, 0), centre + half), abs=1e-3)
+    # through estimate_groups: a one-article group is never zero width
+    proba = np.repeat([[0.9, 0.1]], 10, axis=0)
+    result = q.estimate_groups(proba, np.zeros(10, int), np.zeros(10, int), q.Reference(proba, np.zeros(10, int)),
+                               "cc", replicates=50, min_articles=20)
+    assert result.high[0, 0] - result.low[0, 0] > 0.5
+
+
+def _gaussian_model(rng, separation=2.0):
+    """Calibrated posteriors of a known model: x | 0 ~ N(-s/2, 1), x | 1 ~ N(s/2, 1), prior (0.5, 0.5)."""
+    def posterior(x):
+        p1 = 1 / (1 + np.exp(-separation * x))
+        return np.c_[1 - p1, p1]
+
+    def draw(y):
+        return posterior(rng.normal(separation * (y - 0.5), 1))
+    y_ref = rng.integers(0, 2, 3000)
+    return q.Reference(draw(y_ref), y_ref, folds=np.arange(3000) % 5, articles=np.arange(3000) // 10), draw
+
+
+def test_model_only_intervals_cover_and_beat_counting_under_label_shift():
+    """auto: the checks pick a correction for a good model, and the interval with the measured
+    error covers the truth in at least 80% of cells (target of issue 22), at no more error than counting."""
+    rng = np.random.default_rng(21)
+    reference, draw = _gaussian_model(rng)
+    evidence = q.measure(reference, seed=1)
+    hits, errors, counted = [], [], []
+    for _ in range(4):
+        shares = rng.uniform(0.05, 0.95, 20)
+        groups = np.repeat(np.arange(20), 300)
+        y = (rng.random(len(groups)) < shares[groups]).astype(int)
+        result = q.estimate_groups(draw(y), groups, np.arange(len(groups)) // 15, reference, "auto",
+                                   replicates=200, seed=int(rng.integers(1000)), evidence=evidence)
+        truth = np.bincount(groups, weights=y) / 300
+        hits += list((result.low[:, 1] <= truth) & (truth <= result.high[:, 1]))
+        errors += list(np.abs(result.estimate[:, 1] - truth))
+        counted += list(np.abs(np.bincount(groups, weights=draw(y).argmax(axis=1)) / 300 - truth))
+        assert set(result.methods) - {"cc"}  # a correction was trusted somewhere
+    assert np.mean(hits) >= 0.8
+    assert np.mean(errors) <= np.mean(counted)
+
+
+def test_a_weak_model_or_disagreeing_corrections_fall_back_to_counting():
+    rng = np.random.default_rng(22)
+    weak, draw = _gaussian_model(rng, separation=0.3)
+    weak.y = (rng.random(len(weak.y)) < 0.15).astype(int)  # labels unrelated to the model: macro-F1 about 0.43
+    assert weak.macro_f1() < q.WEAK_MODEL_F1
+    groups = np.repeat(np.arange(3), 200)
+    proba = draw((rng.random(600) < 0.8).astype(int))
+    result = q.estimate_groups(proba, groups, np.arange(600) // 10, weak, "auto", replicates=20)
+    assert result.methods == ["cc"] * 3
+    # a good model, but a group that is no shifted mix of its classes: every sentence a coin toss.
+    # Counting calls them all class 0, so the adjusted count says about (1, 0); the probabilistic
+    # one and EM keep (0.5, 0.5): they disagree by half, and the group is counted.
+    reference, draw = _gaussian_model(rng)
+    odd = np.c_[np.full(300, 0.5), np.full(300, 0.5)]
+    fitted = {m: q.QUANTIFIERS[m]().fit(reference.proba, reference.y).quantify(odd) for m in q.CONSISTENT}
+    assert fitted["acc"][0, 0] == pytest.approx(1.0) and fitted["pacc"][0] == pytest.approx([0.5, 0.5], abs=0.02)
+    result = q.estimate_groups(odd, np.zeros(300, int), np.arange(300) // 10, reference, "auto", replicates=20)
+    assert q.measure(reference).chosen != "cc" and result.methods == ["cc"]
+
+
+# ---------------------------------------------------------------- differences between groups
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1: 0.03, 0.06, 0.04 -> running maximum 0.03, 0.06, 0.06
+    assert q.holm(np.array([0.01, 0.04, 0.03])) == pytest.approx([0.03, 0.06, 0.06])
+    assert q.holm(np.array([0.5, 0.6])) == pytest.approx([1.0, 1.0])  # capped at one
+
+
+def test_audit_difference_by_hand():
+    # one stratum of 100 sentences, 10 audited: 6 in group a (60 sentences), 4 in b (40 sentences);
+    # with coefficient 0 each share is the weighted count, N/n = 10 per audited sentence
+    y = np.array([1, 1, 0, 1, 0, 0, 1, 0, 0, 0], float)
+    in_a = np.arange(10) < 6
+    strata, population = np.zeros(10, int), np.array([100])
+    f = np.full(10, 0.5)
+    a = q.audit_share(30.0, 60, y, f, in_a, strata, population, coefficient=0.0)
+    b = q.audit_share(20.0, 40, y, f, ~in_a, strata, population, coefficient=0.0)
+    assert a.estimate == pytest.approx(10 * 3 / 60) and b.estimate == pytest.approx(10 * 1 / 40)
+    d, low, high, p = q.audit_difference(a, b, 60, 40, y, f, in_a, ~in_a, strata, population)
+    z = np.where(in_a, y / 60, -y / 40)
+    se = np.sqrt(100 ** 2 * (1 - 10 / 100) / 10 * np.var(z, ddof=1))
+    half = stats.t.ppf(0.975, 8) * se
+    assert d == pytest.approx(0.5 - 0.25)
+    assert (low, high) == pytest.approx((0.25 - half, min(0.25 + half, 1.0)))  # clipped to a share's range
+    assert p == pytest.approx(2 * stats.t.sf(0.25 / se, 8))
+
+
+def test_audit_difference_coverage_in_a_seeded_simulation():
+    """Two outlets, 40 audited sentences each (stratified by outlet), PPI++: the interval of the
+    difference of shares covers the true difference in at least 93% of draws (issue 22's target)."""
+    rng = np.random.default_rng(31)
+    hits = []
+    for _ in range(400):
+        sizes = np.array([800, 500])
+        shares = rng.uniform(0.1, 0.6, 2)
+        outlet = np.repeat([0, 1], sizes)
+        y = (rng.random(sizes.sum()) < shares[outlet]).astype(float)
+        f = np.clip(0.2 + 0.55 * y + rng.normal(0, 0.2, len(y)), 0, 1)
+        sample = np.r_[rng.choice(800, 40, replace=False), 800 + rng.choice(500, 40, replace=False)]
+        strata = outlet[sample]
+        est = [q.audit_share(f[outlet == g].sum(), int(sizes[g]), y[sample], f[sample], strata == g, strata, sizes)
+               for g in (0, 1)]
+        d, low, high, _ = q.audit_difference(est[0], est[1], 800, 500, y[sample], f[sample], strata == 0,
+                                             strata == 1, strata, sizes)
+        truth = y[outlet == 0].mean() - y[outlet == 1].mean()
+        hits.append(low <= truth <= high)
+    assert np.mean(hits) >= 0.93
+
+
+def test_model_only_difference_coverage_in_a_seeded_simulation():
+    """Pairs of groups with shifted class mixes, model-only (a good model, the run's measured error
+    added): the interval of their difference covers the truth in at least 93% of pairs."""
+    rng = np.random.default_rng(32)
+    reference, draw = _gaussian_model(rng)
+    evidence = q.measure(reference, seed=2)
+    hits = []
+    for _ in range(4):
+        shares = rng.uniform(0.05, 0.95, 20)
+        groups = np.repeat(np.arange(20), 300)
+        y = (rng.random(len(groups)) < shares[groups]).astype(int)
+        result = q.estimate_groups(draw(y), groups, np.arange(len(groups)) // 15, reference, "auto",
+                                   replicates=200, seed=int(rng.integers(1000)), evidence=evidence)
+        truth = np.bincount(groups, weights=y) / 300
+        for a in range(0, 20, 2):
+            diff = q.difference(result, a, a + 1, evidence)
+            hits.append(diff.low[1] <= truth[a] - truth[a + 1] <= diff.high[1])
+            assert diff.estimate[1] == pytest.approx(result.estimate[a, 1] - result.estimate[a + 1, 1])
+    assert np.mean(hits) >= 0.93

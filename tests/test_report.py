@@ -13,6 +13,7 @@ import pytest
 
 from stance.errors import StanceError
 from stance.report import _period, _sentence_shares, report
+from stance.estimate import compare
 from stance.resources import demo_dir
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -35,10 +36,16 @@ def test_by_source_lists_every_source_with_its_counts(demo_scores, tmp_path):
         assert row, source
         assert (int(row.group(1)), int(row.group(2))) == (len(group), group.sentences.sum())
     assert result.period == "quarter"  # 30 articles over six months: 5 a month, 15 a quarter
-    # estimates by source and over time per dimension, calibration, net score histogram
-    assert _images(page) == 3 + 3 + 1 + 1
+    # estimates and differences by source and over time per dimension, calibration, net score histogram
+    assert _images(page) == 3 + 3 + 3 + 1 + 1
+    differences = compare(demo_scores, "source")  # what the report drew, with the same seed
+    for dim, cells in differences.groupby("dimension"):
+        holding = int(cells["holds"].sum())
+        said = (f"{holding:,} of {len(cells):,} differences in {dim} hold at 95%" if holding
+                else f"No difference in {dim} holds at 95% after Holm's adjustment for its {len(cells):,}")
+        assert said in page
     assert "Most confident sentences per class" in page
-    assert "EM prior adjustment on calibrated probabilities" in page and "No audit" in page
+    assert "estimates are model-only" in page and "assume the scored corpus differs from the labelled" in page
     assert "Hollow markers are flagged cells" in page and "few_articles" in page  # no source has 20 articles
 
 
@@ -164,7 +171,7 @@ def test_report_renders_in_headless_chromium(demo_scores, tmp_path):
     shot.unlink(missing_ok=True)
     base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count("<img") == 8 and "Article net scores" in dom and "How far to trust the model" in dom
+    assert dom.count("<img") == 11 and "Article net scores" in dom and "How far to trust the model" in dom
     subprocess.run([*base, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     import matplotlib.image

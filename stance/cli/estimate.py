@@ -17,15 +17,23 @@ def estimate_command(
     by: Annotated[Optional[list[str]], typer.Option(
         help="Group by this sentence field (source, or any article field); repeat for several. "
              "None: one estimate for the whole corpus.")] = None,
-    period: Annotated[Optional[str], typer.Option(help="Also group by time: day, week, month, quarter or year of the date.")] = None,
+    period: Annotated[Optional[str], typer.Option(
+        help="Also group by time: day, week, month, quarter or year of the date; the trend of each "
+             "share per period is written beside --out as STEM.trends.EXT.")] = None,
+    compare: Annotated[Optional[str], typer.Option(
+        help="Also give the difference of each share between every pair of this field's groups (added "
+             "to --by), with an interval and Holm-adjusted p-values, beside --out as "
+             "STEM.differences.EXT.")] = None,
+    baseline: Annotated[Optional[str], typer.Option(
+        help="With --compare: compare each group with this one only (e.g. --baseline nyt).")] = None,
     audit: Annotated[Optional[Path], typer.Option(
         help="Labelled random sample of these scores (from `stance audit push` + `labels pull`): "
              "intervals that hold whatever the model's errors.")] = None,
     level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
     min_articles: Annotated[int, typer.Option(help="Flag groups with fewer articles than this.")] = MIN_ARTICLES,
     method: Annotated[str, typer.Option(
-        help=f"Correction without an audit: {', '.join(METHODS)} (cc and pcc are uncorrected, for "
-             "comparison).")] = DEFAULT_METHOD,
+        help=f"Correction without an audit: {', '.join(METHODS)}. auto takes the one that erred least "
+             "under shift on the run's own data (cc and pcc are uncorrected).")] = DEFAULT_METHOD,
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates (articles resampled).")] = REPLICATES,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     model: Annotated[Optional[str], typer.Option(
@@ -37,20 +45,36 @@ def estimate_command(
     """Estimate each class's share of sentences per group, with an interval.
 
     A model's raw shares are biased wherever a group's class mix differs from the
-    training data's. Without `--audit` the shares are corrected with the run's known
-    errors (EM prior adjustment on calibrated probabilities) and the interval resamples
-    articles. With `--audit` the model's predictions on every sentence are combined with
-    the audit's labels (PPI++ under the audit's design): valid intervals, narrower than
-    the labels alone. Groups with fewer than --min-articles articles or few audit labels
-    are flagged, never hidden.
+    training data's. Without `--audit` the rows are model-only: the shares are corrected
+    by the method that erred least under shift on the run's own data (leaving out each
+    labelled source, or artificial class mixes), and the interval adds that measured
+    error to a bootstrap over articles. They assume the corpus differs from the labelled
+    data no more than those checks did. With `--audit` the model's predictions on every
+    sentence are combined with the audit's labels (PPI++ under the audit's design):
+    intervals that hold whatever the model's errors. Groups with fewer than
+    --min-articles articles (their interval counts an article as about one observation)
+    or few audit labels are flagged, never hidden.
 
-    Example: `stance estimate scores/ --by source --period month --audit audit-labels/ --out shares.csv`
+    Example: `stance estimate scores/ --compare source --period month --audit audit-labels/ --out shares.csv`
+    writes shares.csv, shares.differences.csv (outlet against outlet) and shares.trends.csv
+    (the slope per month of each outlet's shares).
     """
-    from stance.estimate import estimate
+    from stance.estimate import MODEL_ONLY, MODEL_ONLY_ASSUMPTION, companion, estimate, read_estimates
     result = estimate(scores, out, by=by, period=period, audit=audit, level=level, min_articles=min_articles,
-                      method=method, replicates=replicates, seed=seed, model=run_path(model, runs) if model else None, progress=not quiet)
+                      method=method, replicates=replicates, seed=seed, model=run_path(model, runs) if model else None,
+                      compare=compare, baseline=baseline, progress=not quiet)
     flagged = int((result["flag"] != "").sum())
     keys = [c for c in result.columns if c in (*(by or []), "period")]
     groups = len(result.drop_duplicates(keys)) if keys else 1
-    stderr.print(f"{len(result):,} estimates ({groups:,} groups), {flagged:,} flagged; method: "
-                 f"{result['method'].iloc[0]}; written to {out}", highlight=False)
+    model_only = int(result["method"].str.startswith(MODEL_ONLY).sum())
+    stderr.print(f"{len(result):,} estimates ({groups:,} groups), {flagged:,} flagged, {model_only:,} model-only; "
+                 f"method: {result['method'].iloc[0]}; written to {out}", highlight=False)
+    if model_only:
+        stderr.print(f"note: {MODEL_ONLY_ASSUMPTION}", highlight=False)
+    if compare is not None:
+        differences = read_estimates(companion(out, "differences"), kind="differences")
+        stderr.print(f"{len(differences):,} differences between groups of {compare}, "
+                     f"{int(differences['holds'].sum()):,} hold at {level:.0%} after Holm's adjustment; written to "
+                     f"{companion(out, 'differences')}", highlight=False)
+    if period is not None:
+        stderr.print(f"trends per {period}: {companion(out, 'trends')}", highlight=False)

@@ -122,6 +122,7 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
                 scored_as = joblib.load(staging / MODEL_FILE)
         metrics["speed"] = scoring_speed(scored_as, train.texts)
         pq.write_table(predictions, staging / "cv_predictions.parquet")
+        _measure_quantifiers(metrics, predictions.to_pandas(), model.labels, config["seed"])
         if test_predictions is not None:
             pq.write_table(test_predictions, staging / "test_predictions.parquet")
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -233,6 +234,8 @@ def _train_and_evaluate(config, train: LabelledData, held_out, dims, schema, pro
     metrics = {"config": config["name"], "dimensions": {}}
     labels = {dim: schema.dimension(dim).names for dim in dims}
     columns: dict[str, list] = {"sentence_id": list(train.sentence_ids), "article_id": list(train.article_ids)}
+    if "source" in train.fields:  # kept by `labels import --keep source`: estimate then learns how outlets differ
+        columns["source"] = list(train.fields["source"])
     rows: dict[str, np.ndarray] = {}
     thresholds: dict[str, float] = {}
     for dim in dims:
@@ -382,6 +385,15 @@ def _fit_searched(config, grid, estimator, X, y, groups):
     search.fit(X, y, groups=groups)
     return search.best_estimator_, {k: list(v) if isinstance(v, tuple) else v
                                     for k, v in search.best_params_.items()}
+
+
+def _measure_quantifiers(metrics: dict, predictions, labels: dict[str, list[str]], seed: int) -> None:
+    """Which share estimator to trust and how far off it was under shift, measured on the held-out
+    predictions (``stance estimate`` uses it; see :func:`stance.quantify.measure`)."""
+    from stance import quantify
+    for dim, names in labels.items():
+        reference = quantify.Reference.from_predictions(predictions, dim, names)
+        metrics["dimensions"][dim]["quantification"] = quantify.measure(reference, seed=seed).to_dict()
 
 
 def _add_columns(columns, dim, names, rows, n_total, y, pred, proba, fold_of):

@@ -190,6 +190,8 @@ def load_labelled(path: str | Path, schema: Schema | None = None) -> datasets.Da
     except FileNotFoundError:
         raise StanceError(f"{path}: no labelled dataset here (make one with `stance labels pull` or "
                           "`stance labels import`)") from None
+    except IndexError:  # datasets cannot open a dataset saved with no rows (no shards)
+        raise StanceError(f"{path}: the labelled dataset has no rows") from None
     if schema is not None:
         for dim in schema.dimensions:
             feature = dataset.features.get(dim.name)
