@@ -364,6 +364,56 @@ def test_a_rewritten_run_is_refused_before_unpickling(default_run, tmp_path):
     assert load_run(benign).predict(["Talks resumed."])
 
 
+def test_a_manifest_swapped_after_its_signature_is_checked_is_not_used(default_run, tmp_path, monkeypatch):
+    """The race of issue 23: the manifest is replaced (with hashes matching a planted model) between
+    the signature check and the hash check. The bytes checked are the bytes used, so it is refused."""
+    import joblib
+
+    from stance.experiments import runs
+    run = Path(shutil.copytree(default_run, tmp_path / "run"))
+    marker = tmp_path / "marker"
+    checked = runs._check_signature
+
+    def then_swap(path, data):
+        checked(path, data)
+        joblib.dump(_Planted(marker), run / runs.MODEL_FILE)
+        manifest = json.loads((run / "manifest.json").read_text())
+        manifest["files"] = runs.file_hashes(run)
+        (run / "manifest.json").write_text(json.dumps(manifest))
+
+    monkeypatch.setattr(runs, "_check_signature", then_swap)
+    with pytest.raises(runs.RunError, match="files differ from the run's manifest"):
+        runs.load_run(run)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("key, mode, says", [
+    (b"", 0o600, "holds 0 bytes"), (b"00ff\n", 0o600, "holds 2 bytes"), (b"not hex at all\n", 0o600, "not hex"),
+    ("good", 0o644, "may be read or written by others"), (None, None, "not a regular file")])
+def test_a_signing_key_anyone_could_know_is_refused(default_run, tmp_path, monkeypatch, key, mode, says):
+    from stance.experiments.runs import load_run, signing_key
+    monkeypatch.setenv("STANCE_CONFIG_DIR", str(tmp_path / "config"))
+    path = tmp_path / "config" / "signing.key"
+    path.parent.mkdir()
+    if key is None:
+        path.mkdir()
+    else:
+        path.write_bytes(os.urandom(32).hex().encode() + b"\n" if key == "good" else key)
+        path.chmod(mode)
+    with pytest.raises(StanceError, match=says):
+        signing_key()
+    with pytest.raises(StanceError, match=says):
+        load_run(default_run)
+
+
+def test_a_new_signing_key_is_private_and_random(tmp_path, monkeypatch):
+    from stance.experiments.runs import signing_key
+    monkeypatch.setenv("STANCE_CONFIG_DIR", str(tmp_path / "config"))
+    key = signing_key()
+    assert len(key) == 32 and signing_key() == key
+    assert (tmp_path / "config" / "signing.key").stat().st_mode & 0o777 == 0o600
+
+
 def test_a_damaged_manifest_is_one_clear_error_in_list(default_run, tmp_path):
     import subprocess
     import sys

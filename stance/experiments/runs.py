@@ -21,6 +21,7 @@ import io
 import json
 import os
 import secrets
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,12 @@ RUNS_ENV = "STANCE_RUNS_DIR"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 MODEL_FILE = "model.joblib"
+#: A manifest lists a run's files and figures: a few kB. Anything far larger is not one.
+MAX_MANIFEST_BYTES = 16 << 20
 CONFIG_ENV = "STANCE_CONFIG_DIR"
+#: A new signing key's length; a shorter key than MIN_KEY_BYTES is refused.
+KEY_BYTES = 32
+MIN_KEY_BYTES = 16
 
 
 class RunError(StanceError):
@@ -70,26 +76,57 @@ def config_dir() -> Path:
 
 
 def signing_key() -> bytes:
-    """This user's key for signing runs, made at random on first use and kept 0600."""
+    """This user's key for signing runs, made at random on first use and kept 0600. A key that others
+    may read or write, that is empty or short, or that is not hex is refused: any of these would let
+    someone else sign a model that runs code here."""
     path = config_dir() / "signing.key"
-    if not path.is_file():
+    if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process made it first
-            return bytes.fromhex(path.read_text().strip())
+            return _read_key(path)
         with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
-    return bytes.fromhex(path.read_text().strip())
+            fh.write(secrets.token_hex(KEY_BYTES) + "\n")
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> bytes:
+    """The key file's bytes, opened once (no symlink followed) and checked on that open file."""
+    fix = f"remove it to have a new one made (runs signed with it must then be trusted again), or `chmod 600 {path}`"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise StanceError(f"{path}: the signing key cannot be read ({exc.strerror}); {fix}") from None
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(fd)
+        raise StanceError(f"{path}: the signing key is not a regular file; {fix}")
+    with os.fdopen(fd, "rb") as fh:
+        if status.st_mode & 0o077:
+            raise StanceError(f"{path}: the signing key may be read or written by others (mode "
+                              f"{stat.S_IMODE(status.st_mode):o}); `chmod 600 {path}`, and trust again only runs "
+                              "you made since it was exposed")
+        text = fh.read(4 * KEY_BYTES + 16)
+    try:
+        key = bytes.fromhex(text.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        raise StanceError(f"{path}: the signing key is not hex; {fix}") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise StanceError(f"{path}: the signing key holds {len(key)} bytes, fewer than {MIN_KEY_BYTES}: anyone "
+                          f"could forge a signature; {fix}")
+    return key
 
 
 def _signature(manifest_bytes: bytes) -> str:
     return hmac.new(signing_key(), manifest_bytes, hashlib.sha256).hexdigest()
 
 
-def sign_run(path: Path) -> None:
-    """Sign the run at ``path`` (its manifest as it is now) with this user's key."""
-    (Path(path) / SIGNATURE).write_text(_signature((Path(path) / MANIFEST).read_bytes()) + "\n")
+def sign_run(path: Path, manifest_bytes: bytes | None = None) -> None:
+    """Sign the run at ``path`` with this user's key: ``manifest_bytes`` (those checked), or its
+    manifest as it is now."""
+    data = (Path(path) / MANIFEST).read_bytes() if manifest_bytes is None else manifest_bytes
+    (Path(path) / SIGNATURE).write_text(_signature(data) + "\n")
 
 
 def trust_run(ref: str | os.PathLike) -> Path:
@@ -97,8 +134,9 @@ def trust_run(ref: str | os.PathLike) -> Path:
     with this user's key, so that :func:`load_run` opens it. Trust only runs whose source you trust:
     unpickling a model runs its code."""
     path = resolve_run(ref)
-    verify_run(path)
-    sign_run(path)
+    data = _manifest_bytes(path)
+    verify_run(path, data)
+    sign_run(path, data)  # the bytes checked, not a manifest swapped in since
     return path
 
 
@@ -242,10 +280,11 @@ def list_run_dirs(root: Path | None = None) -> list[Path]:
     return sorted(runs, key=lambda p: (str(read_manifest(p).get("created")), p.name))
 
 
-def read_manifest(path: Path) -> dict:
+def read_manifest(path: Path, data: bytes | None = None) -> dict:
+    """The run's manifest, parsed from ``data`` (its bytes, read once by the caller) or read now."""
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        manifest = json.loads(_manifest_bytes(path) if data is None else data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunError(f"{path / MANIFEST}: damaged or unreadable ({exc}); move that run out of the runs "
                        "directory or re-run its experiment") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("run_id"), str):
@@ -254,11 +293,24 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
-def verify_run(path: Path) -> dict:
-    """Check every file against the manifest; return the manifest."""
-    manifest = read_manifest(path)
+def _manifest_bytes(path: Path) -> bytes:
+    try:
+        with open(path / MANIFEST, "rb") as fh:
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise RunError(f"{path / MANIFEST}: unreadable ({exc.strerror}); move that run out of the runs "
+                       "directory or re-run its experiment") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise RunError(f"{path / MANIFEST}: larger than {MAX_MANIFEST_BYTES:,} bytes; not a manifest stance wrote")
+    return data
+
+
+def verify_run(path: Path, manifest_bytes: bytes | None = None) -> dict:
+    """Check every file against the manifest (``manifest_bytes`` when the caller read and checked
+    them, so that the manifest used is the one checked); return the manifest."""
+    manifest = read_manifest(path, manifest_bytes)
     recorded = manifest.get("files") or {}
-    if MODEL_FILE not in recorded:
+    if not isinstance(recorded, dict) or MODEL_FILE not in recorded:
         raise RunError(f"{path}: the manifest lists no {MODEL_FILE}")
     actual = file_hashes(path)
     changed = sorted(name for name, digest in recorded.items() if actual.get(name) != digest)
@@ -286,9 +338,10 @@ def load_run(ref: str | os.PathLike, schema: Schema | None = None, *, with_model
     to import.
     """
     path = resolve_run(ref)
+    data = _manifest_bytes(path)  # read once: the bytes signed are the bytes used
     if with_model:
-        _check_signature(path)
-    manifest = verify_run(path)
+        _check_signature(path, data)
+    manifest = verify_run(path, data)
     if check_schema:
         _check_schema(path, manifest, schema or load_schema())
     run = Run(path, manifest)
@@ -314,13 +367,14 @@ def _checked_bytes(path: Path, manifest: dict, name: str) -> bytes:
     return data
 
 
-def _check_signature(path: Path) -> None:
+def _check_signature(path: Path, manifest: bytes) -> None:
     signature = path / SIGNATURE
     if not signature.is_file():
         raise RunError(f"{path}: the run is not signed (made by an older stance, or elsewhere); if you trust "
                        f"where it came from, `stance experiments trust {path}` signs it with your key")
-    manifest = (path / MANIFEST).read_bytes()
-    if not hmac.compare_digest(signature.read_text().strip(), _signature(manifest)):
+    with open(signature, "rb") as fh:
+        signed = fh.read(256).strip()
+    if not hmac.compare_digest(signed, _signature(manifest).encode("ascii")):
         raise RunError(f"{path}: the run was not made by this user, or was changed since (its signature does "
                        "not match). Refusing to load it: a model file runs code when opened. If you trust where "
                        f"it came from, `stance experiments trust {path}` signs it with your key")
