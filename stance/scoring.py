@@ -234,7 +234,7 @@ def _prepare_out(out: Path, state: dict, resume: bool, overwrite: bool) -> dict[
     """Check the output directory before any work; return the parts already done."""
     state_file = out / STATE_FILE
     if overwrite and out.exists():
-        for name in [STATE_FILE, "manifest.json", "parts", "rejects.jsonl", "audit.json",
+        for name in [STATE_FILE, "manifest.json", "parts", "rejects.jsonl", "audit.json", ".sentences.parquet.tmp",
                      *(f"{t}.{f}" for t in ("sentences", "articles") for f in FORMATS)]:
             target = out / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
@@ -630,14 +630,20 @@ def _merge(out: Path, run, format: str) -> tuple[dict[str, str], int]:
     parts = out / "parts"
     indexes = sorted(int(p.stem.split("-")[1]) for p in parts.glob("done-*.json"))
     sentences = out / f"sentences.{format}"
-    if format == "parquet":
+    if format == "parquet" and not sentences.is_dir():  # a merge cut off after the rename left it whole
+        # Parts move one by one into staging, then staging becomes the sentences directory. A merge
+        # cut off midway leaves some parts here and some there; a resume moves the rest.
         staging = out / ".sentences.parquet.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+        staging.mkdir(exist_ok=True)
         for i in indexes:
-            os.replace(parts / f"sentences-{i:06d}.parquet", staging / f"part-{i:06d}.parquet")
+            part, moved = parts / f"sentences-{i:06d}.parquet", staging / f"part-{i:06d}.parquet"
+            if part.is_file():
+                os.replace(part, moved)
+            elif not moved.is_file():
+                raise StanceError(f"{part}: the sentences of a finished part are gone; start again with "
+                                  "{overwrite}", overwrite=True)
         os.replace(staging, sentences)
-    else:
+    elif format != "parquet":
         _concatenate([parts / f"sentences-{i:06d}.{format}" for i in indexes], sentences)
     sums = pa.concat_tables([pq.read_table(parts / f"articles-{i:06d}.parquet") for i in indexes]) \
         if indexes else _empty_sums(run.labels)

@@ -112,6 +112,48 @@ def test_resume_after_a_kill_gives_the_uninterrupted_output(default_run, many_ar
     assert not (killed / "parts").exists()
 
 
+@pytest.mark.parametrize("cut_at", [3, "rename", "articles"])
+def test_a_merge_cut_off_anywhere_resumes(default_run, many_articles, tmp_path, monkeypatch, cut_at):
+    """Killed during the final merge (issue 23): after moving some parts, after the rename, or while
+    writing the article scores, a resume finishes with the uninterrupted output."""
+    from stance import scoring
+    whole = tmp_path / "whole"
+    score([many_articles], default_run, whole, workers=1, chunk_size=100)
+    replace, moves = os.replace, []
+
+    def cut(source, target):
+        target = Path(target)
+        moves.extend([target] if target.parent.name == ".sentences.parquet.tmp" else [])
+        if len(moves) == cut_at or target.name == {"rename": "sentences.parquet",
+                                                   "articles": "articles.parquet"}.get(cut_at):
+            raise KeyboardInterrupt  # what a kill at this point leaves behind
+        replace(source, target)
+
+    monkeypatch.setattr(scoring.os, "replace", cut)
+    cut_off = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        score([many_articles], default_run, cut_off, workers=1, chunk_size=100)
+    monkeypatch.setattr(scoring.os, "replace", replace)
+    for _ in range(2):  # and a second resume is no worse than the first
+        if (cut_off / "manifest.json").exists():
+            break
+        score([many_articles], default_run, cut_off, workers=1, chunk_size=100, resume=True)
+    _assert_same_output(whole, cut_off)
+    assert not (cut_off / ".sentences.parquet.tmp").exists() and not (cut_off / "parts").exists()
+
+
+def test_an_output_that_cannot_be_written_is_one_line(default_run, tmp_path):
+    """A read-only or blocked --out (issue 23) says which path and why, not a traceback. The tests run
+    as root here, which writes anywhere, so a file standing where the directory should be blocks it."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = subprocess.run([sys.executable, "-m", "stance", "score", str(DEMO), "--model", str(default_run), "--out",
+                           str(blocker / "scores"), "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {blocker}") and "Not a directory" in lines[0], lines
+
+
 def test_dask_engine_equals_local(default_run, many_articles, tmp_path):
     pytest.importorskip("dask.distributed")
     score([many_articles], default_run, tmp_path / "local", workers=2, chunk_size=100)

@@ -15,11 +15,18 @@ FLAGS = {"filters": "--filter", "strategies": "--strategy", "labels": "--label",
 
 
 def main() -> None:
-    """Run the CLI; a :class:`StanceError` becomes one clear line and exit status 1."""
+    """Run the CLI; a :class:`StanceError`, or a file that cannot be read or written (a read-only
+    output directory, a full disk), becomes one clear line and exit status 1."""
     try:
         app()
     except StanceError as exc:
         stderr.print(f"[bold red]error:[/] {escape(exc.for_cli(FLAGS))}", highlight=False)
+        sys.exit(1)
+    except OSError as exc:
+        if exc.filename is None:  # not about a file the user named: a bug to see whole
+            raise
+        where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+        stderr.print(f"[bold red]error:[/] {escape(where)}: {escape(exc.strerror or str(exc))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         stderr.print("[yellow]interrupted[/]")
