@@ -88,6 +88,24 @@ def train(texts, y, events, seed: int, sources=None, articles=None):
             build_pipeline(config).fit(texts, y))
 
 
+def audits(proba, truth_y, k: int, n: int, rng):
+    """One group's audits of ``n`` sentences, per class: a simple random sample (PPI++, and its labels
+    alone) and an active one of ``n`` expected, drawn by the model's uncertainty (Poisson sampling)."""
+    size = len(truth_y)
+    sample = rng.choice(size, n, replace=False)
+    pi = quantify.active_probabilities(quantify.expected_error(proba), n)
+    drawn = np.flatnonzero(rng.random(size) < pi)
+    out = []
+    for label, coefficient in (("ppi++", None), ("audit alone", 0.0)):
+        out.append((label, [quantify.audit_share(proba[:, c].sum(), size, (truth_y[sample] == c) * 1.0,
+                                                 proba[sample, c], np.ones(n, bool), np.zeros(n, np.int64),
+                                                 np.array([size]), coefficient=coefficient) for c in range(k)]))
+    out.append(("active ppi++", [quantify.active_share(proba[:, c].sum(), size, (truth_y[drawn] == c) * 1.0,
+                                                       proba[drawn, c], pi[drawn], np.ones(len(drawn), bool))
+                                 for c in range(k)]))
+    return out
+
+
 def real_shift(data, args) -> None:
     """BASIL under real shift: the default model trained on some outlets, shares estimated on another.
 
@@ -135,6 +153,13 @@ def real_shift(data, args) -> None:
                 row["used"] = est.methods
                 row["cover"]["auto, bootstrap only"] = ((est.sampling_low <= truth) & (truth <= est.sampling_high))
                 row["width"]["auto, bootstrap only"] = est.sampling_high - est.sampling_low
+        for g in range(n_groups):
+            members = groups == g
+            if members.sum() <= args.audit:
+                continue
+            for name, r in audits(proba[members], truth_y[members], k, args.audit, rng):
+                row["cover"].setdefault(name, []).extend(r[c].low <= truth[g, c] <= r[c].high for c in range(k))
+                row["width"].setdefault(name, []).extend(r[c].high - r[c].low for c in range(k))
         results["leave one outlet out" if label.startswith("leave") else "one source to another"].append(row)
         print(f"  {label:<16} trained on {train_rows.sum():,} ({', '.join(train_outlets)}), "
               f"{n_groups} groups of {target}; evidence: {evidence.protocol}, chose {evidence.chosen} "
@@ -151,6 +176,13 @@ def real_shift(data, args) -> None:
             width = np.concatenate([r["width"][method].ravel() for r in rows])
             print(f"  {method:<20} MAE {100 * errors.mean():5.1f}  ({errors.mean() / cc:4.2f} x cc)   "
                   f"coverage {100 * cover.mean():5.1f}%   mean width {100 * width.mean():5.1f}")
+        for name in ("ppi++", "active ppi++", "audit alone"):
+            cover = np.concatenate([np.asarray(r["cover"].get(name, []), bool) for r in rows])
+            width = np.concatenate([np.asarray(r["width"].get(name, []), float) for r in rows])
+            if len(cover):
+                print(f"  {name:<20} with an audit of {args.audit} per group{' (expected)' if 'active' in name else ''}: "
+                      f"coverage {100 * cover.mean():5.1f}%   mean width {100 * width.mean():5.1f}   "
+                      f"({len(cover)} cells of groups larger than the audit)")
         used = [m for r in rows for m in r["used"]]
         print("  auto used, per group: " + ", ".join(f"{m} {used.count(m)}" for m in sorted(set(used)))
               + "; over all checks it would choose: " + ", ".join(f"{r['design']}: {r['chosen']}" for r in rows))
@@ -176,7 +208,7 @@ def simulate(name: str, data, args) -> None:
     by_class = [np.flatnonzero(pool_y == c) for c in range(k)]
     errors = {m: [] for m in quantify.METHODS}
     evidence = quantify.measure(reference, seed=args.seed)
-    cover = {"ppi++": [], "audit alone": [], "model-only (auto)": [], "auto, bootstrap only": []}
+    cover = {"ppi++": [], "active ppi++": [], "audit alone": [], "model-only (auto)": [], "auto, bootstrap only": []}
     width = {key: [] for key in cover}
     for _ in range(args.repeats):
         mixes = rng.dirichlet(np.ones(k), size=args.outlets)
@@ -205,16 +237,10 @@ def simulate(name: str, data, args) -> None:
                                                               & (truth <= result.sampling_high)))
                 width["auto, bootstrap only"].extend(np.ravel(result.sampling_high - result.sampling_low))
         for g in range(args.outlets):
-            members = np.flatnonzero(groups == g)
-            sample = rng.choice(members, args.audit, replace=False)
-            for c in range(k):
-                for label, coefficient in (("ppi++", None), ("audit alone", 0.0)):
-                    r = quantify.audit_share(proba[members, c].sum(), len(members), (truth_y[sample] == c) * 1.0,
-                                             proba[sample, c], np.ones(args.audit, bool),
-                                             np.zeros(args.audit, np.int64), np.array([len(members)]),
-                                             coefficient=coefficient)
-                    cover[label].append(r.low <= truth[g, c] <= r.high)
-                    width[label].append(r.high - r.low)
+            for label, r in audits(proba[groups == g], truth_y[groups == g], k, args.audit, rng):
+                for c in range(k):
+                    cover[label].append(r[c].low <= truth[g, c] <= r[c].high)
+                    width[label].append(r[c].high - r[c].low)
 
     cc = np.mean(errors["cc"])
     print(f"Without an audit: mean absolute error of the shares over {args.repeats} x {args.outlets} outlets "
@@ -226,7 +252,9 @@ def simulate(name: str, data, args) -> None:
           " (target: at most classify and count's error)")
     print(f"Intervals ({args.level:.0%}) over {args.repeats * args.outlets * k:,} outlet x class cells:")
     for label in cover:
-        note = (f"audit of {args.audit} per outlet" if label in ("ppi++", "audit alone")
+        note = (f"audit of {args.audit} per outlet" + (" (expected; drawn by the model's uncertainty)"
+                                                        if label.startswith("active") else "")
+                if label in ("ppi++", "active ppi++", "audit alone")
                 else "no audit: bootstrap plus the measured error" if label.startswith("model-only")
                 else "no audit: resampling articles only, blind to the model's errors")
         print(f"  {label:<13} coverage {100 * np.mean(cover[label]):5.1f}%   mean width "

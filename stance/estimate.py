@@ -32,10 +32,9 @@ import pyarrow.parquet as pq
 from scipy import stats
 
 from stance import quantify
-from stance.audit import read_design
 from stance.errors import StanceError
 from stance.progress import progress_bar
-from stance.scores import check_fields, group_keys, open_scores
+from stance.scores import check_fields, group_keys, open_scores, read_design
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
 #: Fewer audit labels in a group than this and its interval says little: the row is flagged.
@@ -388,22 +387,34 @@ def run_references(run_ref, labels: dict[str, list[str]], seed: int = 0
 
 class AuditSample:
     """Audit labels joined to the scored sentences (``rows``), with the sampling design they were drawn
-    under: each row's stratum, and each stratum's size."""
+    under: each row's stratum, each stratum's size, and for an active audit each row's inclusion
+    probability (``chances``; None: a simple random sample per stratum)."""
 
     def __init__(self, rows: np.ndarray, labels: dict[str, np.ndarray], strata: np.ndarray,
-                 strata_population: np.ndarray, design: str) -> None:
+                 strata_population: np.ndarray, design: str, chances: np.ndarray | None = None,
+                 drawn: np.ndarray | None = None) -> None:
         self.rows, self.labels, self.strata, self.population, self.design = (rows, labels, strata,
                                                                              strata_population, design)
+        self.chances, self.drawn = chances, drawn
 
-    def _labelled(self, dim: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The audited rows with a label on ``dim``, their strata and their labels."""
+    def _labelled(self, dim: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """The audited rows with a label on ``dim``, their strata, their labels and, for an active
+        audit, their chances of having been drawn and labelled (a drawn sentence left unlabelled is
+        treated as missing at random within its stratum)."""
         keep = self.labels[dim] >= 0
-        return self.rows[keep], self.strata[keep], self.labels[dim][keep]
+        chances = None
+        if self.chances is not None:
+            kept = np.bincount(self.strata[keep], minlength=len(self.population))
+            strata = self.strata[keep]
+            chances = self.chances[keep] * kept[strata] / np.maximum(self.drawn[strata], 1)
+        return self.rows[keep], self.strata[keep], self.labels[dim][keep], chances
 
     def resolved(self, dim: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows with a label on ``dim``, their labels, and their design weights (stratum size over
-        the stratum's labelled count: unlabelled sampled sentences are treated as missing at random)."""
-        rows, strata, y = self._labelled(dim)
+        """The rows with a label on ``dim``, their labels, and their design weights (one over each
+        sentence's chance of being drawn and labelled)."""
+        rows, strata, y, chances = self._labelled(dim)
+        if chances is not None:
+            return rows, y, 1 / chances
         labelled = np.bincount(strata, minlength=len(self.population))
         return rows, y, self.population[strata] / np.maximum(labelled[strata], 1)
 
@@ -411,14 +422,17 @@ class AuditSample:
              row: dict, thin: list[str]) -> tuple[dict, quantify.AuditEstimate | None]:
         """What the audit changes in the row of class ``c`` in group ``g`` (its estimate, or a flag when
         the group has too few audit labels), and the audit estimate (None then)."""
-        rows, strata, y = self._labelled(dim)
+        rows, strata, y, chances = self._labelled(dim)
         in_group = grouping[rows] == g
         n_audit = int(in_group.sum())
         if n_audit < 2:
             return {"n_audit": n_audit, "flag": ",".join([*thin, "no_audit" if not n_audit else "few_audit"]),
                     "method": row["method"] + "; too few audit labels in this group to use them"}, None
-        result = quantify.audit_share(float(f_total), row["n_sentences"], (y == c).astype(float),
-                                      p[rows], in_group, strata, self.population, level=level)
+        hits = (y == c).astype(float)
+        result = (quantify.audit_share(float(f_total), row["n_sentences"], hits, p[rows], in_group, strata,
+                                       self.population, level=level) if chances is None
+                  else quantify.active_share(float(f_total), row["n_sentences"], hits, p[rows], chances, in_group,
+                                             level=level))
         combined = (f"PPI++ (model predictions on every sentence + audit labels, coefficient "
                     f"{result.coefficient:.2f})" if result.coefficient > 0 else "audit labels alone")
         return {"estimate": result.estimate, "low": result.low, "high": result.high, "n_audit": n_audit,
@@ -428,10 +442,13 @@ class AuditSample:
     def difference(self, dim: str, a: int, b: int, c: int, audit_a, audit_b, grouping: np.ndarray, p: np.ndarray,
                    population_a: int, population_b: int, level: float) -> tuple[float, float, float, float]:
         """Group ``a``'s share of class ``c`` minus group ``b``'s, under the audit's design."""
-        rows, strata, y = self._labelled(dim)
-        return quantify.audit_difference(audit_a, audit_b, population_a, population_b, (y == c).astype(float),
-                                         p[rows], grouping[rows] == a, grouping[rows] == b, strata, self.population,
-                                         level=level)
+        rows, strata, y, chances = self._labelled(dim)
+        hits, in_a, in_b = (y == c).astype(float), grouping[rows] == a, grouping[rows] == b
+        if chances is not None:
+            return quantify.active_difference(audit_a, audit_b, population_a, population_b, hits, p[rows], chances,
+                                              in_a, in_b, level=level)
+        return quantify.audit_difference(audit_a, audit_b, population_a, population_b, hits, p[rows], in_a, in_b,
+                                         strata, self.population, level=level)
 
 
 def join_audit(path, scores, frame: pd.DataFrame, grouping: np.ndarray) -> AuditSample:
@@ -476,7 +493,7 @@ def join_audit(path, scores, frame: pd.DataFrame, grouping: np.ndarray) -> Audit
         # no design file: a simple random sample within each group of the estimate
         population = np.bincount(grouping)
         return AuditSample(rows, audit_labels, grouping[rows], population,
-                      "audit treated as a simple random sample within each group (no audit.json)")
+                           "audit treated as a simple random sample within each group (no audit.json)")
     drawn = set(design["sentence_ids"])
     extra = [i for i in ids if i not in drawn]
     if extra:
@@ -493,5 +510,11 @@ def join_audit(path, scores, frame: pd.DataFrame, grouping: np.ndarray) -> Audit
     if (codes < 0).any() or not np.array_equal(now, population):
         raise StanceError(f"{scores.path}: the scores have changed since the audit was drawn (its strata no "
                           "longer match them); draw a new audit")
+    if design["sampling"] == "active":
+        chance_of = dict(zip(design["sentence_ids"], design["inclusion_probabilities"]))
+        return AuditSample(rows, audit_labels, codes[rows], population,
+                           f"active audit by {', '.join(by) or 'nothing'}, weighted by each sentence's chance "
+                           "(audit.json)", np.array([chance_of[i] for i in ids], dtype=float),
+                           np.array([s["sample"] for s in design["strata"]]))
     return AuditSample(rows, audit_labels, codes[rows], population,
-                  f"stratified random audit by {', '.join(by) or 'nothing'} (audit.json)")
+                       f"stratified random audit by {', '.join(by) or 'nothing'} (audit.json)")

@@ -186,6 +186,16 @@ class Reference:
         from sklearn.metrics import f1_score
         return float(f1_score(self.y, self.proba.argmax(axis=1), average="macro", labels=np.unique(self.y)))
 
+    def squared_correlations(self) -> np.ndarray:
+        """Per class, the squared correlation between the model's probability of it and the truth:
+        the share of an audit's variance that PPI++ removes (see :func:`audit_size`)."""
+        out = np.zeros(self.k)
+        for c in range(self.k):
+            truth, predicted = (self.y == c).astype(float), self.proba[:, c]
+            if truth.std() > 0 and predicted.std() > 0:
+                out[c] = np.corrcoef(truth, predicted)[0, 1] ** 2
+        return out
+
     @classmethod
     def from_predictions(cls, table, dim: str, names: list[str]) -> "Reference":
         """The rows of a run's ``cv_predictions`` table (a DataFrame) labelled on ``dim``."""
@@ -782,6 +792,107 @@ def audit_difference(a: AuditEstimate, b: AuditEstimate, population_a: int, popu
     df = max(int(in_a.sum()) + int(in_b.sum()) - 2, 1)
     half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(variance)
     p = float(two_sided(np.array([d]), np.array([np.sqrt(variance)]), df)[0])
+    return float(d), float(max(d - half, -1.0)), float(min(d + half, 1.0)), p
+
+
+def audit_size(variance: float, width: float, population: int, level: float = 0.95) -> int:
+    """Audit labels a simple random sample of one group needs for an interval ``width`` wide (both
+    sides together) on a share whose per-sentence variance is ``variance`` (``share (1 - share)``
+    for the labels alone; times ``1 - rho^2`` with a model whose predictions correlate ``rho`` with
+    them, PPI++): ``n = (2 t / width)^2 variance``, finite-population corrected, with ``t`` on
+    ``n - 1`` degrees of freedom (three rounds settle it)."""
+    from scipy import stats
+
+    if variance <= 0:
+        return min(2, population)
+    n = 30.0
+    for _ in range(3):
+        t = stats.t.ppf(0.5 + level / 2, max(n - 1, 1))
+        first = (2 * t / width) ** 2 * variance
+        n = first / (1 + first / population)
+    return int(min(np.ceil(n), population))
+
+
+#: In an active audit, this share of the expected sample is spread evenly over the sentences,
+#: so that no sentence's inclusion probability (and weight) is extreme when the model is wrongly sure.
+ACTIVE_FLOOR = 0.2
+
+
+def expected_error(*probas: np.ndarray) -> np.ndarray:
+    """Per sentence, the root of the model's expected squared error on the class shares of every
+    dimension (``sum_c p_c (1 - p_c) = 1 - sum_c p_c^2`` each, for a calibrated model)."""
+    return np.sqrt(sum(np.clip(1.0 - (np.asarray(p, float) ** 2).sum(axis=1), 0.0, None) for p in probas))
+
+
+def active_probabilities(error: np.ndarray, n: float, floor: float = ACTIVE_FLOOR) -> np.ndarray:
+    """Inclusion probabilities of an active audit of expected size ``n`` (Zrnic & Candes 2024,
+    active statistical inference): proportional to each sentence's expected ``error`` (see
+    :func:`expected_error`; the variance-optimal rule), mixed with an even spread (``floor``),
+    at most 1."""
+    size = len(error)
+    if size == 0 or n <= 0:
+        return np.zeros(size)
+    if n >= size:
+        return np.ones(size)
+    error = np.asarray(error, float)
+    share = (1 - floor) * error / error.sum() + floor / size if error.sum() > 0 else np.full(size, 1 / size)
+    pi = n * share
+    capped = np.zeros(size, dtype=bool)
+    while (pi > 1).any():  # a sentence cannot be drawn more than surely: cap and spread the rest again
+        capped |= pi >= 1
+        pi[capped] = 1.0
+        pi[~capped] = share[~capped] * (n - capped.sum()) / share[~capped].sum()
+    return pi
+
+
+def active_share(f_total: float, population: int, y: np.ndarray, f: np.ndarray, pi: np.ndarray,
+                 in_domain: np.ndarray, *, level: float = 0.95, coefficient: float | None = None) -> AuditEstimate:
+    """The share of one class in one domain from an active audit: each sentence was drawn on its own
+    with probability ``pi`` (Poisson sampling; see :func:`active_probabilities`).
+
+    ``y``, ``f``, ``pi`` and ``in_domain`` describe the drawn sentences. The estimate is
+    ``(lam * f_total + sum (y - lam f) / pi) / N``, unbiased for any ``lam`` because each
+    draw is weighted back by its probability; its variance is Horvitz-Thompson's for Poisson
+    sampling, ``sum (1 - pi) / pi^2 (y - lam f)^2 / N^2``, and ``lam`` minimises it (clipped
+    to [0, 1]). The interval is ``estimate +- t * se``, widened to the audit's own Wilson
+    interval when the class is (nearly) absent from the sample.
+    """
+    u = np.where(in_domain, y, 0.0).astype(float)
+    v = np.where(in_domain, f, 0.0).astype(float)
+    w = (1 - pi) / pi ** 2
+    if coefficient is None:
+        denominator = (w * v * v).sum()
+        coefficient = float(np.clip((w * u * v).sum() / denominator, 0.0, 1.0)) if denominator > 0 else 0.0
+    lam = coefficient
+    residual = u - lam * v
+    estimate = (lam * f_total + (residual / pi).sum()) / population
+    se = float(np.sqrt((w * residual ** 2).sum()) / population)
+    n_domain = int(in_domain.sum())
+    from scipy import stats
+
+    half = stats.t.ppf(0.5 + level / 2, max(n_domain - 1, 1)) * se
+    low, high = max(estimate - half, 0.0), min(estimate + half, 1.0)
+    positives = int(y[in_domain].sum())
+    if min(positives, n_domain - positives) < FEW_EVENTS:
+        _, wilson_low, wilson_high = weighted_proportion(y[in_domain], 1 / pi[in_domain], level)
+        low, high = min(low, wilson_low), max(high, wilson_high)
+    return AuditEstimate(float(estimate), float(low), float(high), lam, n_domain, se)
+
+
+def active_difference(a: AuditEstimate, b: AuditEstimate, population_a: int, population_b: int, y: np.ndarray,
+                      f: np.ndarray, pi: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, *,
+                      level: float = 0.95) -> tuple[float, float, float, float]:
+    """Domain ``a``'s share minus domain ``b``'s from one active audit (see :func:`active_share`): the
+    estimate, the interval and the p-value, with the Poisson-sampling variance of the difference."""
+    from scipy import stats
+
+    z = (np.where(in_a, y - a.coefficient * f, 0.0) / population_a
+         - np.where(in_b, y - b.coefficient * f, 0.0) / population_b)
+    se = float(np.sqrt(((1 - pi) / pi ** 2 * z ** 2).sum()))
+    d = a.estimate - b.estimate
+    df = max(int(in_a.sum()) + int(in_b.sum()) - 2, 1)
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    p = float(two_sided(np.array([d]), np.array([se]), df)[0])
     return float(d), float(max(d - half, -1.0)), float(min(d + half, 1.0)), p
 
 

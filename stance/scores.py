@@ -19,6 +19,8 @@ UNDATED = "undated"
 #: Article fields that sentences do not carry but can be grouped by: ``wire`` (the story
 #: runs in more than one article; known for scores of a corpus with near-duplicates marked).
 ARTICLE_ONLY = ("wire",)
+#: The audit's design, saved beside the scores it was drawn from by ``stance audit push``.
+DESIGN_FILE = "audit.json"
 
 
 @dataclass
@@ -129,3 +131,18 @@ def group_keys(frame: pd.DataFrame, by: list[str], period: str | None = None) ->
         starts = dates.dt.tz_localize(None).dt.to_period(FREQUENCY[period]).dt.start_time.dt.strftime("%Y-%m-%d")
         keys["period"] = starts.fillna(UNDATED)
     return keys
+
+
+def read_design(scores: str | Path) -> dict | None:
+    """The audit design saved beside ``scores``, or None when no audit was drawn there."""
+    path = Path(scores) / DESIGN_FILE
+    if not path.is_file():
+        return None
+    try:
+        design = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise StanceError(f"{path}: not a readable audit design ({exc})") from None
+    if design.get("kind") != "stance.audit":
+        raise StanceError(f"{path}: not an audit design written by `stance audit push`")
+    design.setdefault("sampling", "random")  # audits drawn before active ones existed
+    return design

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stance.audit import DESIGN_FILE, allocate, audit_push, draw, plan
+from stance.audit import DESIGN_FILE, allocate, audit_push, draw, draw_audit
 from stance.errors import StanceError
 
 
@@ -25,15 +25,31 @@ def test_allocation_by_hand():
 
 def test_draw_is_stratified_reproducible_and_each_stratum_has_its_own_stream():
     keys = pd.DataFrame({"source": ["a"] * 100 + ["b"] * 60})
-    rows, strata = draw(keys, 20, "equal", seed=5)
+    rows, strata, chances = draw(keys, 20, "equal", seed=5)
     assert [(s["key"]["source"], s["population"], s["sample"]) for s in strata] == [("a", 100, 10), ("b", 60, 10)]
     assert strata[0]["inclusion_probability"] == pytest.approx(0.1)
     assert len(set(rows)) == 20 and (rows < 100).sum() == 10
-    again, _ = draw(keys, 20, "equal", seed=5)
+    assert chances.tolist() == [0.1] * 10 + [10 / 60] * 10
+    again, _, _ = draw(keys, 20, "equal", seed=5)
     assert again.tolist() == rows.tolist()
     # adding a stratum leaves the others' draws alone
-    more, _ = draw(pd.DataFrame({"source": ["a"] * 100 + ["b"] * 60 + ["c"] * 10}), 30, "equal", seed=5)
+    more, _, _ = draw(pd.DataFrame({"source": ["a"] * 100 + ["b"] * 60 + ["c"] * 10}), 30, "equal", seed=5)
     assert set(rows) <= set(more)
+
+
+def test_an_active_draw_favours_the_uncertain_and_records_each_probability():
+    keys = pd.DataFrame({"source": ["a"] * 400 + ["b"] * 400})
+    error = np.r_[np.full(200, 0.1), np.full(200, 0.9), np.full(400, 0.5)]
+    rows, strata, chances = draw(keys, 100, "equal", seed=3, error=error)
+    # Poisson sampling: about 50 per source; in a, a sure row's chance is 50 x (0.8 x 0.1 / 200 + 0.2 / 400)
+    # = 0.045 and an unsure one's 50 x (0.8 x 0.9 / 200 + 0.2 / 400) = 0.205: about 9 against 41 expected
+    in_a = rows < 400
+    assert abs(in_a.sum() - 50) < 20 and abs((~in_a).sum() - 50) < 20
+    assert (rows[in_a] >= 200).sum() > 2 * (rows[in_a] < 200).sum()
+    assert [s["sample"] for s in strata] == [int(in_a.sum()), int((~in_a).sum())]
+    from stance.quantify import active_probabilities
+    assert chances[in_a] == pytest.approx(active_probabilities(error[:400], 50)[rows[in_a]])
+    assert draw(keys, 100, "equal", seed=3, error=error)[0].tolist() == rows.tolist()   # reproducible
 
 
 @pytest.mark.studio
@@ -51,8 +67,8 @@ def test_audit_round_trip_through_label_studio(studio, demo_scores, tmp_path):
     assert first.created == 20 and [s["sample"] for s in first.strata] == [5, 5, 5, 5]
     design = json.loads((scores / DESIGN_FILE).read_text())
     assert design["project_id"] == first.project_id and len(design["sentence_ids"]) == 20
-    assert design["sentence_ids"] == [plan(scores, 20, by=["source"], seed=4).sentences["sentence_id"][i]
-                                      for i in plan(scores, 20, by=["source"], seed=4).rows]
+    assert design["sentence_ids"] == [draw_audit(scores, 20, by=["source"], seed=4).sentences["sentence_id"][i]
+                                      for i in draw_audit(scores, 20, by=["source"], seed=4).rows]
     tasks = list(studio.client.tasks.list(project=first.project_id, fields="all"))
     assert len(tasks) == 20 and not any(t.predictions for t in tasks)            # annotators see no model
     assert sorted(t.data["sentence_id"] for t in tasks) == sorted(design["sentence_ids"])
@@ -70,3 +86,27 @@ def test_audit_round_trip_through_label_studio(studio, demo_scores, tmp_path):
     assert result.flag.str.contains("few_audit").all()                            # 5 per source is too few
     assert ((0 <= result.low) & (result.low <= result.estimate) & (result.estimate <= result.high)
             & (result.high <= 1)).all()
+
+
+def test_plan_sizes_each_group_from_the_model_errors(demo_scores, default_run):
+    from stance import quantify
+    from stance.audit import plan
+    from stance.estimate import run_references
+    sized = plan(demo_scores, 0.2, by=["source"])
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet")
+    labels = json.loads((demo_scores / "manifest.json").read_text())["model"]["labels"]
+    references, _ = run_references(default_run, labels)
+    for group in sized.groups:
+        members = sentences[sentences.source == group["key"]["source"]]
+        needed, alone = [], []
+        for dim, names in labels.items():
+            explained = references[dim].squared_correlations()
+            for c, name in enumerate(names):
+                share = members[f"{dim}_p_{name}"].mean()
+                needed.append(quantify.audit_size(share * (1 - share) * (1 - explained[c]), 0.2, len(members)))
+                alone.append(quantify.audit_size(share * (1 - share), 0.2, len(members)))
+        assert (group["with_model"], group["alone"]) == (max(needed), max(alone))
+        assert group["with_model"] <= group["alone"] <= len(members)
+    assert f"--n {max(g['with_model'] for g in sized.groups) * len(sized.groups)} --by source" in str(sized)
+    with pytest.raises(StanceError, match="width=2 must lie between 0 and 1"):
+        plan(demo_scores, 2)

@@ -14,7 +14,7 @@ import pytest
 from conftest import gold_audit
 
 from stance import quantify
-from stance.audit import plan
+from stance.audit import draw_audit
 from stance.errors import StanceError
 from stance.estimate import COLUMNS, companion, compare, estimate, estimation, read_estimates, trends
 from stance.resources import demo_dir
@@ -99,7 +99,7 @@ def test_audit_without_design_is_a_random_sample_within_each_group(demo_scores, 
 
 
 def test_audit_with_design_weights_each_stratum(scores, tmp_path):
-    drawn = plan(scores, 40, by=["source"], seed=3)
+    drawn = draw_audit(scores, 40, by=["source"], seed=3)
     assert [s["sample"] for s in drawn.design["strata"]] == [10, 10, 10, 10]  # equal allocation
     drawn.write()
     ids = [drawn.sentences["sentence_id"][i] for i in drawn.rows]
@@ -129,8 +129,36 @@ def test_audit_with_design_weights_each_stratum(scores, tmp_path):
     assert (row.estimate, row.low, row.high) == pytest.approx((tuned.estimate, tuned.low, tuned.high))
 
 
+def test_an_active_audit_weights_each_sentence_back_by_its_chance(scores, tmp_path):
+    drawn = draw_audit(scores, 40, by=["source"], seed=3, active=True)
+    drawn.write()
+    design = json.loads((scores / "audit.json").read_text())
+    assert design["sampling"] == "active" and len(design["inclusion_probabilities"]) == len(drawn.rows)
+    ids = [drawn.sentences["sentence_id"][i] for i in drawn.rows]
+    # one drawn sentence never labelled: the others of its source stand in for it (chances scaled)
+    audit = gold_audit(scores, ids[1:], tmp_path / "audit")
+    result = estimate(scores, by=["source"], audit=audit, replicates=50)
+    assert result.method.str.contains("active audit by source").all()
+    sentences = pd.read_parquet(scores / "sentences.parquet")
+    gold = {r["sentence_id"]: r for r in map(json.loads, (demo_dir() / "gold.jsonl").read_text().splitlines())}
+    audited = sentences.set_index("sentence_id").loc[ids[1:]]
+    chances = np.array(design["inclusion_probabilities"][1:])
+    first = audited.source.iloc[0]
+    in_first = (audited.source == sentences.set_index("sentence_id").loc[ids[0], "source"]).to_numpy()
+    chances[in_first] *= in_first.sum() / (in_first.sum() + 1)
+    members = sentences[sentences.source == first]
+    adversarial = audited.index.map(lambda s: gold[s]["tone"] == "adversarial").to_numpy().astype(float)
+    by_hand = quantify.active_share(members["tone_p_adversarial"].sum(), len(members), adversarial,
+                                    audited["tone_p_adversarial"].to_numpy(), chances,
+                                    (audited.source == first).to_numpy())
+    row = result[(result.source == first) & (result.dimension == "tone") & (result["class"] == "adversarial")].iloc[0]
+    assert (row.estimate, row.low, row.high) == pytest.approx((by_hand.estimate, by_hand.low, by_hand.high))
+    differences = compare(scores, "source", audit=audit, replicates=50)
+    assert differences["method"].str.startswith("audit").all()
+
+
 def test_audit_of_other_sentences_than_the_design_drew_is_refused(scores, tmp_path):
-    drawn = plan(scores, 8, by=["source"], seed=1)
+    drawn = draw_audit(scores, 8, by=["source"], seed=1)
     drawn.write()
     others = [s for s in pd.read_parquet(scores / "sentences.parquet").sentence_id
               if s not in {drawn.sentences["sentence_id"][i] for i in drawn.rows}][:5]
