@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from functools import partial
 from pathlib import Path
 from zlib import crc32
@@ -35,6 +35,7 @@ from stance.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar, stderr
 from stance.readers import INPUT_FORMATS, Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
+from stance.records import bounded, has_surrogates, printable
 from stance.splitter import SPLITTER_VERSION, split_with_text, without_captions
 
 MAX_ARTICLE_CHARS = 1_000_000
@@ -121,6 +122,13 @@ def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CH
     if len(text) > max_chars:
         return Rejected(record.origin, f"article is {len(text):,} characters, over the limit of "
                                        f"{max_chars:,} (raise the limit to keep it)", field=text_field, raw=data)
+    if has_surrogates(record.origin):
+        return Rejected(record.origin, "the file name is not valid UTF-8", raw=data)
+    for name in dict.fromkeys(astuple(fields)):
+        value = data.get(name) if name != fields.id or record.default_id is None else record.default_id
+        if isinstance(value, str) and has_surrogates(value):
+            return Rejected(record.origin, f"{name!r} holds text that is not valid Unicode (a lone surrogate)",
+                            field=name, raw=data)
     raw_id = data.get(fields.id) if record.default_id is None else record.default_id
     article_id = _clean(raw_id) or content_id(text)
     date, _ = normalise_date(_clean(data.get(fields.date)))
@@ -223,7 +231,10 @@ def process_chunk(chunk: Chunk, fields: FieldMap, max_chars: int, max_sentence_c
     read, rejects, articles = 0, [], []
     for record in chunk.records():
         read += 1
-        item = record if isinstance(record, Rejected) else to_article(record, fields, max_chars)
+        try:
+            item = record if isinstance(record, Rejected) else to_article(record, fields, max_chars)
+        except Exception as exc:  # noqa: BLE001 (one record that breaks a check never sinks its chunk)
+            item = Rejected(record.origin, f"cannot read record: {type(exc).__name__}: {exc}", raw=record.fields)
         (rejects if isinstance(item, Rejected) else articles).append(item)
     article_table, sentence_table, texts, captions = split_batch(articles, max_sentence_chars)
     keys, minhashes = [], None
@@ -242,9 +253,10 @@ def spool_chunk(chunk: Chunk, spool: str, **options) -> ChunkResult:
 
 
 def reject_line(rejected: Rejected) -> str:
-    """One line of ``rejects.jsonl``: where, why, which field, and the record itself."""
-    entry = {"origin": rejected.origin, "reason": rejected.reason, "field": rejected.field,
-             **rejected.extra, "record": rejected.raw}
+    """One line of ``rejects.jsonl``: where, why, which field, and a bounded copy of the record (a
+    prefix of each text: a hostile record is never copied whole)."""
+    entry = {"origin": printable(rejected.origin), "reason": printable(rejected.reason), "field": rejected.field,
+             **bounded(rejected.extra), "record": bounded(rejected.raw)}
     return json.dumps(entry, ensure_ascii=False, default=str) + "\n"
 
 
@@ -258,7 +270,7 @@ class RejectLog:
 
     def add(self, rejected: Rejected) -> None:
         self.count += 1
-        message = f"{rejected.origin}: {rejected.reason}"
+        message = printable(f"{rejected.origin}: {rejected.reason}")
         if self.strict:
             raise StanceError(f"{message} (stopping because of {{strict}})", strict=True)
         if self._fh is None:

@@ -34,15 +34,44 @@ def looks_like_factiva(html: bytes) -> bool:
     return bool(_FACTIVA_MARKER.search(html))
 
 
+#: A Word file and what it may decompress to: a Nexis export of 100 articles is a few MB of XML.
+MAX_DOCX_BYTES = 64 << 20
+MAX_DOCX_UNPACKED = 256 << 20
+
+
 def docx_paragraphs(path: Path) -> list[str] | Rejected:
-    """The paragraphs of a Word file, or why it cannot be read."""
+    """The paragraphs of a Word file, or why it cannot be read. The file is read once, and its
+    members are decompressed in blocks with a running total before python-docx opens those same
+    bytes, so a zip bomb is refused before it takes the memory."""
+    import io
+
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_DOCX_BYTES + 1)
+    if len(data) > MAX_DOCX_BYTES:
+        return Rejected(str(path), f"Word file over {MAX_DOCX_BYTES >> 20} MB")
     try:
-        return [p.text for p in docx.Document(str(path)).paragraphs]
-    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
+        unpacked = _unpacked_size(zipfile.ZipFile(io.BytesIO(data)), MAX_DOCX_UNPACKED)
+        if unpacked is None:
+            return Rejected(str(path), f"Word file decompresses to over {MAX_DOCX_UNPACKED >> 20} MB")
+        return [p.text for p in docx.Document(io.BytesIO(data)).paragraphs]
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, EOFError) as exc:
         return Rejected(str(path), f"not a readable Word file: {exc}")
+
+
+def _unpacked_size(archive: zipfile.ZipFile, limit: int) -> int | None:
+    """How much the archive's members decompress to, counted as they are (a member's declared size
+    may lie), or None past ``limit``."""
+    total = 0
+    for member in archive.infolist():
+        with archive.open(member) as fh:
+            while block := fh.read(1 << 20):
+                total += len(block)
+                if total > limit:
+                    return None
+    return total
 
 
 def nexis_articles(path: Path, lines: list[str]) -> Iterator[Record | Rejected]:

@@ -21,6 +21,8 @@ from stance.records import Record, Rejected
 
 HTML_SUFFIXES = (".html", ".htm")
 WARC_SUFFIXES = (".warc", ".warc.gz")
+#: A page's HTML as read from an archive: news pages are under 1 MB (Common Crawl cuts at 1 MB).
+MAX_PAGE_BYTES = 16 << 20
 #: Extracted text shorter than this is not taken for an article.
 MIN_ARTICLE_CHARS = 200
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.IGNORECASE)
@@ -122,10 +124,20 @@ def warc_pages(path: Path, fh: BinaryIO) -> Iterator[RawPage | Rejected]:
         url = record.rec_headers.get_header("WARC-Target-URI")
         truncated = record.rec_headers.get_header("WARC-Truncated")
         try:
-            data = record.content_stream().read()
+            data = record.content_stream().read(MAX_PAGE_BYTES + 1)  # decoded (gzip, chunked) and capped
         except (EOFError, OSError, ValueError) as exc:
             yield Rejected(origin, f"truncated WARC record: {exc}", raw=url)
             return
+        if len(data) > MAX_PAGE_BYTES:
+            yield Rejected(origin, f"page over {MAX_PAGE_BYTES >> 20} MB as decoded: not an article", raw=url)
+            continue
+        declared = record.http_headers.get_header("Content-Length") if record.http_headers else None
+        encoded = record.http_headers.get_header("Content-Encoding") or record.http_headers.get_header(
+            "Transfer-Encoding") if record.http_headers else None
+        if declared and declared.strip().isdigit() and not encoded and len(data) < int(declared):
+            yield Rejected(origin, f"WARC record holds {len(data):,} bytes of a page of {int(declared):,} (its HTTP "
+                                   "Content-Length): cut short", raw=url)
+            continue
         if truncated:  # the crawler cut it (Common Crawl: at 1 MB); the next record is whole
             yield Rejected(origin, f"WARC record truncated by the crawler (WARC-Truncated: {truncated})", raw=url)
             continue

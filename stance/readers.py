@@ -12,7 +12,7 @@ import gzip
 import io
 import json
 import os
-import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +50,14 @@ PAGE_CHUNK = 64
 SIDECAR_NAMES = ("metadata.csv", "metadata.jsonl")
 SIDECAR_FIELDS = ("id", "title", "source", "date", "url", "author")
 MAX_SIDECAR_BYTES = 64 << 20
+#: A file read whole (a .txt article, a saved page, a Nexis or Factiva export, a Word file).
+MAX_FILE_BYTES = 64 << 20
 
-csv.field_size_limit(sys.maxsize)
+#: What one record may take as read or decompressed: 8 bytes for each of the 1,000,000 characters an
+#: article may have (JSON escapes take up to 6 a character), plus room for the other fields.
+MAX_RECORD_BYTES = 8 * 1_000_000 + (1 << 16)
+#: A CSV field over this many characters is an unbalanced quote swallowing the rows after it.
+csv.field_size_limit(MAX_RECORD_BYTES)
 
 
 @dataclass(frozen=True)
@@ -226,10 +232,11 @@ def _chunks_of(path: Path, chunk_records: int, chunk_bytes: int) -> Iterator[Chu
             return
         if path.name.lower().endswith(JSONL_SUFFIXES):
             with _open_binary(path) as fh:
-                lines: list[bytes] = []
+                lines: list[bytes | Rejected] = []
                 first, size = 1, 0
-                for lineno, raw in enumerate(fh, 1):
+                for lineno, raw in enumerate(_bounded_lines(fh, path), 1):
                     lines.append(raw)
+                    raw = b"" if isinstance(raw, Rejected) else raw
                     size += len(raw)
                     if len(lines) >= chunk_records or size >= chunk_bytes:
                         yield Chunk("jsonl", str(path), lines, first_line=first, nbytes=size)
@@ -246,6 +253,29 @@ def _chunks_of(path: Path, chunk_records: int, chunk_bytes: int) -> Iterator[Chu
         yield Chunk("records", str(path), records, nbytes=_file_size(path))
     except (OSError, EOFError, ValueError) as exc:  # unreadable, truncated or corrupt file
         yield Chunk("records", str(path), [Rejected(str(path), f"cannot read file: {exc}")])
+
+
+def _bounded_lines(fh, path: Path) -> Iterator[bytes | Rejected]:
+    """The lines of a (decompressed) stream, each read to at most ``MAX_RECORD_BYTES``: a longer one
+    is skipped to its end without being held, and comes as a :class:`Rejected` with its prefix."""
+    lineno = 0
+    while True:
+        raw = fh.readline(MAX_RECORD_BYTES + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) <= MAX_RECORD_BYTES or raw.endswith(b"\n"):
+            yield raw
+            continue
+        total = len(raw)
+        while not raw.endswith(b"\n"):
+            rest = fh.readline(1 << 20)
+            if not rest:
+                break
+            total += len(rest)
+            raw = rest
+        yield Rejected(f"{path}:{lineno}", f"line of {total:,} bytes, over the {MAX_RECORD_BYTES:,} a record may "
+                                           "take (8 bytes per character of --max-chars)", raw=b"")
 
 
 def read_records(path: Path) -> Iterator[Record | Rejected]:
@@ -276,18 +306,37 @@ def _file_size(path: Path) -> int:
 
 def _file_records(path: Path, root: Path | None, kind: str, input_format: str,
                   metadata: dict[str, dict[str, str]] | None = None) -> Iterator[Record | Rejected]:
-    """The articles of one file: itself (a .txt, a saved page), or those of an export in it.
-    A .txt article takes its fields from its row of the directory's metadata table, if any."""
+    """The articles of one file: itself (a .txt, a saved page), or those of an export in it. A file
+    that breaks its reader is one reject, never the end of its chunk or of the build."""
+    read = 0
+    try:
+        for record in _one_file(path, root, kind, input_format, metadata):
+            read += 1
+            yield record
+    except Exception as exc:  # noqa: BLE001 (a damaged file of any kind: lxml, zip, python-docx...)
+        where = str(path) if not read else f"{path}#{read + 1}"
+        yield Rejected(where, f"cannot read file: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _one_file(path: Path, root: Path | None, kind: str, input_format: str,
+              metadata: dict[str, dict[str, str]] | None = None) -> Iterator[Record | Rejected]:
+    """A .txt article takes its fields from its row of the directory's metadata table, if any."""
     if kind == "docx":
         paragraphs = docx_paragraphs(path)
         yield from [paragraphs] if isinstance(paragraphs, Rejected) else nexis_articles(path, paragraphs)
         return
     try:
-        data = path.read_bytes()
+        data = read_capped(path, MAX_FILE_BYTES)
     except OSError as exc:
         yield Rejected(str(path), f"cannot read file: {exc.strerror or exc}")
         return
+    if data is None:
+        yield Rejected(str(path), f"file over {MAX_FILE_BYTES >> 20} MB: not one article or export")
+        return
     if kind == "html":
+        if not data.strip():
+            yield Rejected(str(path), "empty file: no page or export in it")
+            return
         if input_format == "factiva" or input_format == "auto" and looks_like_factiva(data):
             yield from factiva_articles(path, data)
         else:
@@ -307,6 +356,13 @@ def _file_records(path: Path, root: Path | None, kind: str, input_format: str,
         yield Record(str(path), {**row, "text": text}, default_id=default_id)
 
 
+def read_capped(path: Path, limit: int) -> bytes | None:
+    """A file's bytes, read once, or None when it holds more than ``limit`` (not read beyond that)."""
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
 def _open_binary(path: Path):
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
@@ -314,6 +370,9 @@ def _open_binary(path: Path):
 def _parse_jsonl_lines(path: str, lines: list[bytes], first_line: int) -> Iterator[Record | Rejected]:
     for lineno, raw in enumerate(lines, first_line):
         where = f"{path}:{lineno}"
+        if isinstance(raw, Rejected):  # over the size of a record: refused as it was read
+            yield raw
+            continue
         if not raw.strip():
             continue
         try:
@@ -327,30 +386,100 @@ def _parse_jsonl_lines(path: str, lines: list[bytes], first_line: int) -> Iterat
         except json.JSONDecodeError as exc:
             yield Rejected(where, f"not valid JSON: {exc.msg} at column {exc.colno}", raw=line.rstrip("\n"))
             continue
+        except RecursionError:
+            yield Rejected(where, "not readable JSON: nested too deeply", raw=line)
+            continue
+        except ValueError as exc:  # an integer of more than 4,300 digits, say
+            yield Rejected(where, f"not readable JSON: {exc}", raw=line)
+            continue
         if not isinstance(obj, dict):
             yield Rejected(where, f"expected a JSON object, got {type(obj).__name__}", raw=obj)
             continue
         yield Record(where, obj)
 
 
+class _Lines:
+    """The physical lines of a text stream for ``csv.reader``, remembering those of the row being read,
+    so that after a damaged row reading can start again at the line after its first."""
+
+    def __init__(self, fh) -> None:
+        self.fh, self.pending, self.taken, self.next_line = fh, deque(), [], 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self.pending.popleft() if self.pending else next(self.fh)
+        self.taken.append(line)
+        self.next_line += 1
+        return line
+
+    def row_started(self) -> int:
+        self.taken = []
+        return self.next_line
+
+    def again_after_first(self) -> None:
+        """Give back every line of the row read last but its first."""
+        self.pending.extendleft(reversed(self.taken[1:]))
+        self.next_line -= len(self.taken) - 1
+        self.taken = []
+
+
+#: A damaged row that spans lines is read again from its second line; after this many in one file,
+#: the damaged rows are rejected whole (each restart costs the lines it gives back).
+MAX_CSV_RESTARTS = 1000
+
+
 def _read_csv(path: Path) -> Iterator[Record | Rejected]:
+    """The rows of a CSV (or TSV) file. An unbalanced quote makes the csv module read every line after
+    it into one field; such a row (a field over the record's size, or a row of several lines with the
+    wrong number of cells) is rejected with its first line, and the rows after it are read again."""
     delimiter = "\t" if ".tsv" in path.name.lower() else ","
     with _open_binary(path) as raw_fh:
-        fh = io.TextIOWrapper(raw_fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
-        reader = csv.DictReader(fh, delimiter=delimiter)
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            bad = next((k for k, v in row.items() if isinstance(v, str) and _has_surrogates(v)), None)
-            if bad is not None:
-                yield Rejected(where, "not valid UTF-8", field=bad,
-                               raw={k: v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                                    if isinstance(v, str) else v for k, v in row.items()})
-                continue
-            if None in row:  # more cells than header fields
-                yield Rejected(where, f"row has {len(row) - 1 + len(row[None])} cells but the header has "
-                                      f"{len(reader.fieldnames or [])}", raw=row)
-                continue
-            yield Record(where, row)
+        lines = _Lines(io.TextIOWrapper(raw_fh, encoding="utf-8-sig", errors="surrogateescape", newline=""))
+        header, restarts = None, 0
+        while True:
+            reader = csv.reader(lines, delimiter=delimiter)
+            try:
+                while True:
+                    first = lines.row_started()
+                    try:
+                        cells = next(reader)
+                    except StopIteration:
+                        return
+                    if header is None:
+                        header = cells
+                        continue
+                    where = f"{path}:{first}"
+                    if len(cells) != len(header) and len(lines.taken) > 1 and restarts < MAX_CSV_RESTARTS:
+                        restarts += 1
+                        yield Rejected(where, f"row of lines {first} to {lines.next_line - 1} has {len(cells)} "
+                                              f"cells but the header has {len(header)}: an unbalanced quote? The "
+                                              f"lines after {first} are read again", raw=cells[:len(header) + 1])
+                        lines.again_after_first()
+                        break
+                    yield _csv_row(where, header, cells)
+            except csv.Error as exc:
+                if restarts >= MAX_CSV_RESTARTS:
+                    yield Rejected(f"{path}:{first}", f"{exc}; {MAX_CSV_RESTARTS} damaged rows already: the "
+                                                      "rest of the file is not read")
+                    return
+                restarts += 1
+                yield Rejected(f"{path}:{first}", f"{exc} (a field of over {MAX_RECORD_BYTES:,} characters from line "
+                                                  f"{first}: an unbalanced quote?); the lines after it are read again")
+                lines.again_after_first()
+
+
+def _csv_row(where: str, header: list[str], cells: list[str]) -> Record | Rejected:
+    row = dict(zip(header, cells))
+    bad = next((k for k, v in row.items() if _has_surrogates(v)), None)
+    if bad is not None:
+        return Rejected(where, "not valid UTF-8", field=bad,
+                        raw={k: v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                             for k, v in row.items()})
+    if len(cells) > len(header):
+        return Rejected(where, f"row has {len(cells)} cells but the header has {len(header)}", raw=cells)
+    return Record(where, {**dict.fromkeys(header), **row})
 
 
 def _has_surrogates(value: str) -> bool:
