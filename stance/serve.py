@@ -30,6 +30,7 @@ import json
 import os
 import secrets
 import threading
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
@@ -44,6 +45,10 @@ from stance.studio import ML_BACKEND_PORT
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
 TRAIN_EVENTS = ("START_TRAINING", "TRAIN")
 MAX_BODY = 32 * 2**20   # a /predict batch of a few thousand tasks with their context fits easily
+#: A connection idle this long is closed, and a request body must arrive within BODY_DEADLINE seconds
+#: (one byte every few seconds would otherwise hold a thread for ever).
+IDLE_TIMEOUT = 30
+BODY_DEADLINE = 60
 EVENT_LOG = 1000
 USER = "stance"
 
@@ -148,6 +153,8 @@ def _safe(name: str | None) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     backend: Backend  # set on the subclass made per server
+    #: Seconds a connection may sit idle or trickle a request before it is closed (slowloris).
+    timeout = IDLE_TIMEOUT
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         self._answer(self._get)
@@ -187,6 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(tasks, list):
                 self._send({"error": "the body needs a list of tasks under 'tasks'"}, 400)
                 return
+            odd = next((i for i, task in enumerate(tasks)
+                        if not isinstance(task, dict) or not isinstance(task.get("data") or {}, dict)), None)
+            if odd is not None:
+                self._send({"error": f"task {odd} is not an object with a 'data' object"}, 400)
+                return
             self._send({"results": self.backend.predict(tasks), "model_version": self.backend.model_version})
         elif path in ("/webhook", "/train"):
             # /train is older servers' training call, which names the project; a webhook names its action
@@ -210,20 +222,43 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            self._send({"error": "Content-Length is not a number"}, 400)
+            length = -1
+        if length < 0:
+            self._send({"error": "Content-Length is not a length"}, 400)
             return None
         if length > self.backend.max_body:
             self._send({"error": f"the body is over {self.backend.max_body:,} bytes"}, 413)
             return None
+        body = self._read_body(length)
+        if body is None:
+            self._send({"error": f"the body did not arrive within {BODY_DEADLINE} s"}, 408)
+            return None
         try:
-            payload = json.loads(self.rfile.read(length) or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
+            payload = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             self._send({"error": f"request body is not JSON: {exc}"}, 400)
             return None
         if not isinstance(payload, dict):
             self._send({"error": "the body must be a JSON object"}, 400)
             return None
         return payload
+
+    def _read_body(self, length: int) -> bytes | None:
+        """``length`` bytes of body, or None when they do not all come within ``BODY_DEADLINE``."""
+        deadline = time.monotonic() + BODY_DEADLINE
+        parts, left = [], length
+        try:
+            while left > 0:
+                if time.monotonic() > deadline:
+                    return None
+                block = self.rfile.read1(min(left, 1 << 16))
+                if not block:
+                    return None
+                parts.append(block)
+                left -= len(block)
+        except TimeoutError:
+            return None
+        return b"".join(parts)
 
     def _send(self, body: dict, status: int = 200, headers: dict | None = None) -> None:
         data = json.dumps(body).encode()

@@ -89,10 +89,15 @@ def test_an_event_without_an_action_retrains_nothing(backend):
     assert not state.training and state.events_seen == 0
 
 
-def test_failures_answer_json_500_and_the_event_log_is_bounded(backend):
+def test_failures_answer_json_500_and_the_event_log_is_bounded(backend, monkeypatch):
     state, url = backend
-    broken = httpx.post(f"{url}/predict", json={"tasks": ["not a task"]}, auth=_auth(state))
-    assert broken.status_code == 500 and "AttributeError" in broken.json()["error"]
+
+    def broken_model(tasks):
+        raise RuntimeError("the model failed")
+
+    monkeypatch.setattr(state, "predict", broken_model)
+    broken = httpx.post(f"{url}/predict", json={"tasks": [{"data": {"text": "x"}}]}, auth=_auth(state))
+    assert broken.status_code == 500 and broken.json()["error"] == "RuntimeError: the model failed"
     assert httpx.get(f"{url}/health", auth=_auth(state)).status_code == 200   # still up
     for _ in range(1200):
         state.event("ANNOTATION_CREATED", {})
@@ -143,3 +148,37 @@ def test_connected_project_gets_predictions_events_and_a_retrained_run(studio, b
     assert answer["results"][0]["model_version"] == state.trained[0]
     connect_project(studio, name, url, state.credentials)  # connected again: nothing new
     assert len(list(studio.client.ml.list(project=pid))) == 1
+
+
+def test_odd_tasks_a_negative_length_and_idle_or_trickling_sockets_are_bounded(backend, monkeypatch):
+    """Issue 23: non-dict tasks answered 500, Content-Length -1 held a thread, idle sockets stayed open."""
+    import base64
+    import socket
+
+    from stance import serve
+    state, url = backend
+    auth = _auth(state)
+    for tasks in ([1, "two"], [{"data": "text"}]):
+        answer = httpx.post(f"{url}/predict", json={"tasks": tasks}, auth=auth)
+        assert answer.status_code == 400 and "is not an object with a 'data' object" in answer.json()["error"]
+    port = int(url.rsplit(":", 1)[1])
+    token = base64.b64encode(f"{state.credentials.user}:{state.credentials.password}".encode()).decode()
+    head = (f"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\n"
+            "Content-Type: application/json\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall((head + "Content-Length: -1\r\n\r\n").encode())
+        assert b" 400 " in sock.recv(4096).split(b"\r\n")[0] + b" "
+    # a body trickled a byte at a time past the deadline is answered 408 and the connection closed
+    monkeypatch.setattr(serve, "BODY_DEADLINE", 1)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall((head + "Content-Length: 100\r\n\r\n").encode())
+        for _ in range(4):
+            sock.sendall(b" ")
+            time.sleep(0.5)
+        assert b" 408 " in sock.recv(4096).split(b"\r\n")[0] + b" "
+    # an idle connection is closed by the server after its timeout
+    monkeypatch.setattr(serve._Handler, "timeout", 1)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        assert sock.recv(1) == b""                      # closed from the other side
+        assert time.monotonic() - started < 5
