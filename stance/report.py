@@ -51,8 +51,8 @@ class ReportResult:
 
     def __str__(self) -> str:
         over_time = f", over time by {self.period}" if self.period else ""
-        return (f"report of {self.articles:,} articles ({self.sentences:,} sentences) by "
-                f"{', '.join(self.groups)}{over_time}: {self.out}")
+        grouped = f"by {', '.join(self.groups)}" if self.groups else "of the whole corpus"
+        return f"report of {self.articles:,} articles ({self.sentences:,} sentences) {grouped}{over_time}: {self.out}"
 
 
 def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, period: str = "auto",
@@ -70,7 +70,8 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
     fmt = opened.format
     labels: dict[str, list[str]] = opened.labels
     articles = _read(scores / f"articles.{fmt}", fmt)
-    by = by or ["source"]
+    unsourced = not by and ("source" not in articles or not articles["source"].fillna("").astype(str).str.strip().any())
+    by = list(by or ([] if unsourced else ["source"]))  # no article names its outlet: the whole corpus
     for field in by:
         if field != "date" and field not in articles.columns:
             raise StanceError(f"{{by}}: the articles have no such field; they have "
@@ -88,6 +89,9 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
              f"<p>{len(articles):,} articles, {int(articles['sentences'].sum()):,} sentences, scored by run "
              f"<b>{esc(manifest['model']['run_id'])}</b>"
              + (f"; dates {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}" if dated else "") + ".</p>"]
+    if unsourced:
+        parts.append('<p class="muted">No article names its source (outlet), so the shares are of the whole '
+                     "corpus; <code>--by FIELD</code> groups by another article field.</p>")
     if dated and period is None:
         per_year = dates.dropna().dt.year.value_counts()
         parts.append(f'<p class="muted">No panel over time: the dated articles are too few per year (a median of '
@@ -112,6 +116,8 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
             sections.append((shares, found.differences(field, baseline=largest) if found.n_groups > 1 else None))
         if period:
             sections.append((estimation(scores, period=period, audit=audit, level=level).shares(), None))
+        if not sections:
+            sections.append((estimation(scores, audit=audit, level=level).shares(), None))
         if sections:
             parts.append(_method_note(sections[0][0], level, None))
         for shares, differences in sections:
@@ -119,7 +125,7 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
             if differences is not None:
                 parts.append(_differences_section(differences, level))
     parts.append(_trust(opened, audit, level))
-    parts.append(_net_scores(articles, by[0] if by[0] != "date" else None))
+    parts.append(_net_scores(articles, by[0] if by and by[0] != "date" else None))
     parts.append(_examples(scores, fmt, labels, articles, examples))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

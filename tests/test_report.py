@@ -199,3 +199,17 @@ def test_text_is_escaped_on_every_page(demo_labels, tmp_path):
                            out=tmp_path / "curve", sizes=[40, 80], overrides={"name": "<b>x"})
     page = (curve.out / "curve.html").read_text()
     assert "Learning curve: &lt;b&gt;x" in page and "<b>x" not in page
+
+
+def test_articles_without_a_source_give_a_report_of_the_whole_corpus(default_run, tmp_path):
+    """Issue 23: a traceback where a sentence belongs."""
+    from stance.scoring import score
+    articles = tmp_path / "a.jsonl"
+    articles.write_text("".join(json.dumps({"id": f"a{i}", "text": "Talks resumed on Monday. Beijing warned "
+                                                                    f"Washington again on day {i}."}) + "\n"
+                                for i in range(4)))
+    score([articles], default_run, tmp_path / "s", workers=1)
+    result = report(tmp_path / "s", tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert result.groups == [] and "of the whole corpus" in str(result)
+    assert "No article names its source" in page and "<h2>The whole corpus</h2>" in page

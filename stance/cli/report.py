@@ -14,7 +14,8 @@ def report_command(
     scores: Annotated[Path, typer.Argument(help="A directory written by `stance score`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("report.html"),
     by: Annotated[Optional[list[str]], typer.Option(
-        help="Group by `source` (default), `date`, or any article field; repeat for several.")] = None,
+        help="Group by `source` (default; the whole corpus when no article names one), `date`, or any "
+             "article field; repeat for several.")] = None,
     period: Annotated[str, typer.Option(help="Time buckets: auto (the finest whose buckets hold 10 articles or more, typically), day, week, "
                           "month, quarter or year.")] = "auto",
     examples: Annotated[int, typer.Option(help="Most confident sentences shown per class.")] = 3,
