@@ -120,3 +120,30 @@ def test_a_warc_record_cut_short_is_rejected_not_kept(tmp_path):
     (reject,) = map(json.loads, (tmp_path / "out" / "rejects.jsonl").open())
     assert result.counts.kept == 1 and "cut short" in reject["reason"] and reject["record"] == "https://x.example/cut"
     assert pq.read_table(tmp_path / "out" / "articles.parquet").column("url").to_pylist() == ["https://x.example/whole"]
+
+
+def test_bombs_are_refused_within_bounded_memory(tmp_path):
+    """A Word file whose XML unpacks to 300 MB and a WARC page gzip-encoded to 200 MB (4.8 GB and 1.1 GB
+    of memory before): both rejected, the build's peak far below what they unpack to."""
+    import gzip
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "bomb.docx").write_bytes(_docx(b"<w:document>" + b" " * (300 << 20) + b"</w:document>"))
+    with open(root / "crawl.warc.gz", "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
+                                protocol="HTTP/1.1")
+        payload = gzip.compress(b"<p>" + b" " * (200 << 20), 9)
+        writer.write_record(writer.create_warc_record("https://x.example/bomb", "response", payload=BytesIO(payload),
+                                                      http_headers=http))
+    (root / "good.txt").write_text(GOOD)
+    code = ("import re; from stance.corpus import build_corpus; "
+            f"r = build_corpus([{str(root)!r}], {str(tmp_path / 'out')!r}, workers=1); "
+            "print(r.counts.kept, r.counts.rejected, re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    kept, rejected, peak_kb = map(int, done.stdout.split())
+    reasons = _reasons(tmp_path / "out")
+    assert (kept, rejected) == (1, 2), reasons
+    assert "decompresses to over 256 MB" in reasons["bomb.docx"]
+    assert any("page over 16 MB as decoded" in r for r in reasons.values())
+    assert peak_kb < 400 << 10, f"peak {peak_kb >> 10} MB"
