@@ -21,7 +21,7 @@ from stance.errors import StanceError
 from stance.exports import (docx_paragraphs, factiva_articles, looks_like_factiva, looks_like_nexis,
                             nexis_articles)
 from stance.pages import HTML_SUFFIXES, WARC_SUFFIXES, RawPage, page_record, warc_pages
-from stance.records import Record, Rejected, id_from_path
+from stance.records import Record, Rejected, has_surrogates, id_from_path
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
@@ -472,7 +472,7 @@ def _read_csv(path: Path) -> Iterator[Record | Rejected]:
 
 def _csv_row(where: str, header: list[str], cells: list[str]) -> Record | Rejected:
     row = dict(zip(header, cells))
-    bad = next((k for k, v in row.items() if _has_surrogates(v)), None)
+    bad = next((k for k, v in row.items() if has_surrogates(v)), None)
     if bad is not None:
         return Rejected(where, "not valid UTF-8", field=bad,
                         raw={k: v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -480,14 +480,6 @@ def _csv_row(where: str, header: list[str], cells: list[str]) -> Record | Reject
     if len(cells) > len(header):
         return Rejected(where, f"row has {len(cells)} cells but the header has {len(header)}", raw=cells)
     return Record(where, {**dict.fromkeys(header), **row})
-
-
-def _has_surrogates(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _read_parquet(path: Path) -> Iterator[Record | Rejected]:

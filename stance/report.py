@@ -230,38 +230,52 @@ def _by_group(frame: pd.DataFrame, groups: list[str], articles: pd.DataFrame) ->
     return "\n".join(parts)
 
 
-def _dot_plot(cells: pd.DataFrame, groups: list[str], names: list[str], counted, title: str) -> Figure:
+def _interval_rows(rows: list[str], names: list[str], key: str, cells: pd.DataFrame, value: str, hollow,
+                   hollow_label: str, scale: float = 1.0, height: float = 0.55):
+    """A figure with one row per entry of ``rows`` (``cells[key]``) and one interval per class, the
+    point drawn hollow where ``hollow`` (a function of a class's rows) says; returns the figure, its axes, where each class's
+    intervals lie and the legend's handles."""
     from matplotlib.lines import Line2D
-    fig = Figure(figsize=(7.5, 0.55 * len(groups) + 1.4))
+    fig = Figure(figsize=(7.5, height * len(rows) + 1.4))
     ax = fig.subplots()
-    y = np.arange(len(groups))
+    y = np.arange(len(rows))
     offsets = np.linspace(-0.25, 0.25, len(names))
-    handles = []
+    handles, placed = [], {}
     for k, name in enumerate(names):
-        row = cells[cells["class"] == name].set_index("_group").reindex(groups)
+        row = cells[cells["class"] == name].set_index(key).reindex(rows)
         colour = PALETTE[k % len(PALETTE)]
-        at = y + offsets[k]
-        errors = np.vstack([row["estimate"] - row["low"], row["high"] - row["estimate"]])
-        ax.errorbar(row["estimate"], at, xerr=errors, fmt="none", ecolor=colour, elinewidth=1.4, capsize=2)
-        flagged = (row["flag"].fillna("").astype(str) != "").to_numpy()
-        ax.scatter(row["estimate"][~flagged], at[~flagged], color=colour, s=28, zorder=3)
-        ax.scatter(row["estimate"][flagged], at[flagged], facecolors="white", edgecolors=colour, s=28, zorder=3)
-        if counted is not None and name in counted:
-            ax.scatter(counted[name].reindex(groups), at, marker="|", color="#888", s=60, zorder=2)
+        at = placed[name] = y + offsets[k]
+        points = scale * row[value]
+        errors = scale * np.vstack([row[value] - row["low"], row["high"] - row[value]])
+        ax.errorbar(points, at, xerr=errors, fmt="none", ecolor=colour, elinewidth=1.4, capsize=2)
+        empty = hollow(row)
+        ax.scatter(points[~empty], at[~empty], color=colour, s=28, zorder=3)
+        ax.scatter(points[empty], at[empty], facecolors="white", edgecolors=colour, s=28, zorder=3)
         handles.append(Line2D([], [], color=colour, marker="o", linestyle="", label=name))
     handles.append(Line2D([], [], color="#555", marker="o", markerfacecolor="white", linestyle="",
-                          label="flagged"))
+                          label=hollow_label))
+    ax.set_yticks(y, rows)
+    ax.invert_yaxis()
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax, placed, handles
+
+
+def _dot_plot(cells: pd.DataFrame, groups: list[str], names: list[str], counted, title: str) -> Figure:
+    from matplotlib.lines import Line2D
+    fig, ax, placed, handles = _interval_rows(
+        groups, names, "_group", cells, "estimate", lambda row: (row["flag"].fillna("").astype(str) != "").to_numpy(),
+        "flagged")
     if counted is not None:
+        for name, at in placed.items():
+            if name in counted:
+                ax.scatter(counted[name].reindex(groups), at, marker="|", color="#888", s=60, zorder=2)
         handles.append(Line2D([], [], color="#888", marker="|", markersize=10, linestyle="",
                               label="classify and count"))
-    ax.set_yticks(y, groups)
     ax.set_xlim(0, 1)
-    ax.invert_yaxis()
     ax.set_xlabel("share of sentences (estimate and interval)")
     ax.set_title(title, fontsize=10)
     ax.legend(handles=handles, ncols=len(handles), fontsize=8, frameon=False, loc="upper center",
               bbox_to_anchor=(0.5, -0.18))
-    ax.spines[["top", "right"]].set_visible(False)
     return fig
 
 
@@ -309,32 +323,13 @@ def _differences_section(frame: pd.DataFrame, level: float) -> str:
 
 def _difference_plot(cells: pd.DataFrame, pairs: list[str], names: list[str], title: str) -> Figure:
     """A forest plot: one row per pair, one interval per class; filled where the difference holds."""
-    from matplotlib.lines import Line2D
-    fig = Figure(figsize=(7.5, 0.5 * len(pairs) + 1.4))
-    ax = fig.subplots()
-    y = np.arange(len(pairs))
-    offsets = np.linspace(-0.25, 0.25, len(names))
-    handles = []
-    for k, name in enumerate(names):
-        row = cells[cells["class"] == name].set_index("_pair").reindex(pairs)
-        colour = PALETTE[k % len(PALETTE)]
-        at = y + offsets[k]
-        points = 100 * row["difference"]
-        ax.errorbar(points, at, xerr=100 * np.vstack([row["difference"] - row["low"], row["high"] - row["difference"]]),
-                    fmt="none", ecolor=colour, elinewidth=1.4, capsize=2)
-        holds = row["holds"].fillna(False).astype(bool).to_numpy()
-        ax.scatter(points[holds], at[holds], color=colour, s=28, zorder=3)
-        ax.scatter(points[~holds], at[~holds], facecolors="white", edgecolors=colour, s=28, zorder=3)
-        handles.append(Line2D([], [], color=colour, marker="o", linestyle="", label=name))
-    handles.append(Line2D([], [], color="#555", marker="o", markerfacecolor="white", linestyle="",
-                          label="does not hold"))
+    fig, ax, _, handles = _interval_rows(
+        pairs, names, "_pair", cells, "difference", lambda row: ~row["holds"].fillna(False).astype(bool).to_numpy(),
+        "does not hold", scale=100, height=0.5)
     ax.axvline(0, color="#444", linewidth=0.8)
-    ax.set_yticks(y, pairs)
-    ax.invert_yaxis()
     ax.set_xlabel("difference in share of sentences (points)")
     ax.set_title(title, fontsize=10)
     ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.spines[["top", "right"]].set_visible(False)
     return fig
 
 

@@ -256,6 +256,7 @@ def test_bad_input_gets_one_clear_sentence(demo_scores, scores, tmp_path):
     _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--by", "outlet"),
                     "no field 'outlet'", "source")
     _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.txt"), "must end in .csv, .parquet, .json")
+    _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--replicates", 0), "--replicates 0 must be at least 2")
     # an audit whose ids are not in the scores: how many, and one of them
     sentences = pd.read_parquet(demo_scores / "sentences.parquet")
     foreign = gold_audit(demo_scores, sentences.sentence_id.tolist()[:6], tmp_path / "foreign")

@@ -280,6 +280,18 @@ def _gaussian_model(rng, separation=2.0):
     return q.Reference(draw(y_ref), y_ref, folds=np.arange(3000) % 5, articles=np.arange(3000) // 10), draw
 
 
+def _shifted_groups(rng, reference, draw, evidence, repeats: int = 4):
+    """Per repeat, 20 groups of 300 sentences (articles of 15) with class mixes drawn from [0.05, 0.95],
+    estimated model-only: (estimates, true shares of class 1, group of each sentence, truth)."""
+    for _ in range(repeats):
+        shares = rng.uniform(0.05, 0.95, 20)
+        groups = np.repeat(np.arange(20), 300)
+        y = (rng.random(len(groups)) < shares[groups]).astype(int)
+        result = q.estimate_groups(draw(y), groups, np.arange(len(groups)) // 15, reference, "auto",
+                                   replicates=200, seed=int(rng.integers(1000)), evidence=evidence)
+        yield result, np.bincount(groups, weights=y) / 300, groups, y
+
+
 def test_model_only_intervals_cover_and_beat_counting_under_label_shift():
     """auto: the checks pick a correction for a good model, and the interval with the measured
     error covers the truth in at least 80% of cells (target of issue 22), at no more error than counting."""
@@ -287,13 +299,7 @@ def test_model_only_intervals_cover_and_beat_counting_under_label_shift():
     reference, draw = _gaussian_model(rng)
     evidence = q.measure(reference, seed=1)
     hits, errors, counted = [], [], []
-    for _ in range(4):
-        shares = rng.uniform(0.05, 0.95, 20)
-        groups = np.repeat(np.arange(20), 300)
-        y = (rng.random(len(groups)) < shares[groups]).astype(int)
-        result = q.estimate_groups(draw(y), groups, np.arange(len(groups)) // 15, reference, "auto",
-                                   replicates=200, seed=int(rng.integers(1000)), evidence=evidence)
-        truth = np.bincount(groups, weights=y) / 300
+    for result, truth, groups, y in _shifted_groups(rng, reference, draw, evidence):
         hits += list((result.low[:, 1] <= truth) & (truth <= result.high[:, 1]))
         errors += list(np.abs(result.estimate[:, 1] - truth))
         counted += list(np.abs(np.bincount(groups, weights=draw(y).argmax(axis=1)) / 300 - truth))
@@ -378,13 +384,7 @@ def test_model_only_difference_coverage_in_a_seeded_simulation():
     reference, draw = _gaussian_model(rng)
     evidence = q.measure(reference, seed=2)
     hits = []
-    for _ in range(4):
-        shares = rng.uniform(0.05, 0.95, 20)
-        groups = np.repeat(np.arange(20), 300)
-        y = (rng.random(len(groups)) < shares[groups]).astype(int)
-        result = q.estimate_groups(draw(y), groups, np.arange(len(groups)) // 15, reference, "auto",
-                                   replicates=200, seed=int(rng.integers(1000)), evidence=evidence)
-        truth = np.bincount(groups, weights=y) / 300
+    for result, truth, _, _ in _shifted_groups(rng, reference, draw, evidence):
         for a in range(0, 20, 2):
             diff = q.difference(result, a, a + 1, evidence)
             hits.append(diff.low[1] <= truth[a] - truth[a + 1] <= diff.high[1])
