@@ -59,7 +59,7 @@ def read_basil(directory: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
 def evaluate(config: dict, texts: list[str], y: np.ndarray, events: np.ndarray, folds: int) -> dict:
     from stance.experiments.pipeline import build_pipeline
     from stance.experiments.runner import _as_scored, _fit_searched, _rechecked, scoring_speed
-    from stance.experiments.runs import StanceModel, aligned_proba
+    from stance.model.stance_model import StanceModel, aligned_proba
     X = np.array(texts, dtype=object)
     int8 = np.zeros((len(y), len(CLASSES)))
     reference = np.zeros((len(y), len(CLASSES)))

@@ -43,7 +43,7 @@ def bare_split(files: list[Path]) -> tuple[int, float]:
 
 _CHILD = """
 import json, resource, sys, time
-from stance.corpus import build_corpus
+from stance.ingest.corpus import build_corpus
 started = time.perf_counter()
 result = build_corpus(sys.argv[2:-1], sys.argv[-1], near_duplicates=sys.argv[1])
 seconds = time.perf_counter() - started

@@ -98,7 +98,7 @@ def run(recipe: str, train, test) -> tuple[float, float]:
     from sklearn.metrics import f1_score
 
     from stance.encoders import DEFAULT_MODEL, locate, sentence_transformer
-    from stance.experiments.finetune import FinetunedEncoder
+    from stance.model.finetune import FinetunedEncoder
     (texts, y), (test_texts, test_y) = train, test
     started = time.perf_counter()
     if recipe == "frozen":

@@ -71,7 +71,7 @@ def bare(paths: list[Path], workers: int) -> float:
 
 
 def stance_build(directory: Path, out: Path, workers: int) -> float:
-    from stance.corpus import build_corpus
+    from stance.ingest.corpus import build_corpus
 
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from newslike import write_jsonl  # noqa: E402
 
-from stance.corpus import build_corpus  # noqa: E402
+from stance.ingest.corpus import build_corpus  # noqa: E402
 from stance.labels.pull import pull  # noqa: E402
 from stance.labels.push import build_tasks, push, read_sentences  # noqa: E402
 from stance.schema import load_schema  # noqa: E402

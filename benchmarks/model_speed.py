@@ -69,7 +69,7 @@ def shared_features(work: Path) -> None:
     import random
 
     from stance.experiments.pipeline import build_pipeline
-    from stance.experiments.runs import StanceModel
+    from stance.model.stance_model import StanceModel
     from stance.experiments import load_run
     from stance.experiments.config import load_config
     from stance.labels.dataset import read_labelled
@@ -134,7 +134,7 @@ def onnx_against_torch(work: Path) -> None:
 def shipped_agreement(texts: list[str], labels: list[str], half: int, backend: str) -> float:
     """How often the shipped embeddings pipeline labels the same on ``backend`` as with torch encoding."""
     from stance.experiments.config import load_config
-    from stance.experiments.embeddings import use_backend
+    from stance.model.embeddings import use_backend
     from stance.experiments.pipeline import build_pipeline
     pipeline = build_pipeline(load_config(ROOT / "experiments" / "embeddings.toml"))
     pipeline.fit(np.array(texts[:half], dtype=object), labels[:half])
@@ -172,7 +172,7 @@ def static_end_to_end(work: Path) -> None:
 def transformer_end_to_end(work: Path) -> None:
     import pyarrow.parquet as pq
 
-    from stance.corpus import build_corpus
+    from stance.ingest.corpus import build_corpus
     from stance.encoders import DEFAULT_MODEL, locate
     from stance.encoders.onnx import onnx_encoder
     os.environ["STANCE_CACHE_DIR"] = str(work / "cache")
@@ -215,8 +215,9 @@ def small_corpus(directory: Path, articles: int, seed: int) -> Path:
 
 
 def startup(work: Path) -> None:
-    from stance.experiments import portable
-    from stance.experiments.runs import MANIFEST, file_hashes, sign_run
+    from stance.model import portable
+    from stance.model.runs import MANIFEST, file_hashes
+    from stance.model.signing import sign_run
 
     run = trained_run(work, "default")
     if not (run.path / portable.PORTABLE_FILE).exists():
@@ -229,7 +230,7 @@ def startup(work: Path) -> None:
         manifest = json.loads((unpickled / MANIFEST).read_text())
         manifest["files"] = file_hashes(unpickled)
         (unpickled / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        sign_run(unpickled)
+        sign_run(unpickled, (unpickled / MANIFEST).read_bytes())
     small = small_corpus(work / "articles-50", 50, seed=3)
     walls = {}
     for _ in range(5):

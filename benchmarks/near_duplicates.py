@@ -36,7 +36,7 @@ from newslike import article  # noqa: E402
 
 _CHILD = """
 import json, resource, sys, time
-from stance.corpus import build_corpus
+from stance.ingest.corpus import build_corpus
 started = time.perf_counter()
 result = build_corpus(sys.argv[2:-1], sys.argv[-1], near_duplicates=sys.argv[1])
 print(json.dumps({"seconds": time.perf_counter() - started, "near_duplicates": result.counts.near_duplicates,
@@ -92,7 +92,7 @@ def per_article(texts: list[str]) -> tuple[float, float]:
 
     from datasketch import MinHash, MinHashLSH
 
-    from stance.nearduplicates import NUM_PERM, NearDuplicates, signatures
+    from stance.ingest.nearduplicates import NUM_PERM, NearDuplicates, signatures
 
     started = time.perf_counter()
     NearDuplicates().add([str(i) for i in range(len(texts))], signatures(texts))

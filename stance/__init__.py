@@ -2,18 +2,25 @@
 
 The main entry points, imported on first use so that ``import stance`` stays fast:
 ``stance.build_corpus``, ``stance.load_run``, ``stance.score``, ``stance.estimate``,
-``stance.report``;
-training is ``stance.experiments.run``.
+``stance.report``; training is ``stance.experiments.run``.
+
+One package per stage of the loop, each importing only the stages before it: ``ingest``
+(articles into a corpus of sentences), ``studio`` and ``labels`` (labelling in Label
+Studio), ``encoders`` and ``model`` (sentence encoders, and the trained model's home),
+``experiments`` (training and comparing runs), ``scoring`` (batch and live), ``findings``
+(shares, differences, audits, report). Below them all, shared pieces: ``errors``,
+``progress``, ``parallel``, ``schema``, ``resources``, ``plots``, ``webpage`` and
+``quantify`` (the share estimators, used by training's checks and by findings).
 """
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "build_corpus": ("stance.corpus", "build_corpus"),
-    "load_run": ("stance.experiments.runs", "load_run"),
-    "score": ("stance.scoring", "score"),
-    "report": ("stance.report", "report"),
-    "estimate": ("stance.estimate", "estimate"),
+    "build_corpus": ("stance.ingest.corpus", "build_corpus"),
+    "load_run": ("stance.model.runs", "load_run"),
+    "score": ("stance.scoring.batch", "score"),
+    "report": ("stance.findings.report", "report"),
+    "estimate": ("stance.findings.estimate", "estimate"),
 }
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from stance.corpus import CorpusResult, build_corpus
+from stance.ingest.corpus import CorpusResult, build_corpus
 from stance.progress import progress_bar, stderr
 from stance.resources import demo_dir, shipped
 from stance.schema import Schema, load_schema
@@ -98,12 +98,12 @@ def run_demo(workdir: str | Path = DEFAULT_WORKDIR, *, data_dir: str | Path = DE
     ``port`` defaults to 8080, or a free port if 8080 is taken; ``new_run=True``
     trains a new model run even if an identical one exists.
     """
-    from stance.audit import audit_push
-    from stance.estimate import estimate
+    from stance.findings.audit import audit_push
+    from stance.findings.estimate import estimate
     from stance.experiments import run as run_experiment
     from stance.labels.pull import pull
     from stance.labels.push import push
-    from stance.report import report
+    from stance.findings.report import report
     from stance.studio import server
     from stance.studio.client import connect
 
@@ -139,7 +139,7 @@ def run_demo(workdir: str | Path = DEFAULT_WORKDIR, *, data_dir: str | Path = DE
 
 def _score_once(corpus: CorpusResult, run_path: Path, out: Path, progress: bool) -> Path:
     """Score the demo articles unless ``out`` already holds this run's scores of them."""
-    from stance.scoring import score
+    from stance.scoring.batch import score
     manifest = out / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text())["model"]["path"] == str(run_path):
         return out

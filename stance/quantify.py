@@ -1,6 +1,6 @@
 """Class shares per group, corrected for the model's mistakes, with intervals.
 
-Plain numpy over arrays, so that ``stance.estimate`` can run a thousand bootstrap
+Plain numpy over arrays, so that ``stance.findings.estimate`` can run a thousand bootstrap
 replicates of every group as a few matrix products. Three families:
 
 * **Without an audit** the model's known errors (its cross-validated predictions)

@@ -53,7 +53,7 @@ def studio(studio_server):
 
 @pytest.fixture()
 def demo_corpus(demo_articles, tmp_path_factory):
-    from stance.corpus import build_corpus
+    from stance.ingest.corpus import build_corpus
 
     out = tmp_path_factory.mktemp("demo-corpus")
     build_corpus([demo_articles], out, workers=1)
@@ -62,7 +62,7 @@ def demo_corpus(demo_articles, tmp_path_factory):
 
 def _labelled(articles: Path, gold: Path, tmp_path_factory) -> Path:
     """Gold labels kept by sentence id, joined to the text of a corpus built from ``articles``."""
-    from stance.corpus import build_corpus
+    from stance.ingest.corpus import build_corpus
     from stance.labels.importer import import_labels
 
     corpus = tmp_path_factory.mktemp("corpus-for-labels")
@@ -97,7 +97,7 @@ def default_run(demo_labels, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_scores(default_run, demo_articles, tmp_path_factory) -> Path:
     """The demo articles scored by the default run (read-only: copy before changing)."""
-    from stance.scoring import score
+    from stance.scoring.batch import score
 
     out = tmp_path_factory.mktemp("scores") / "demo"
     score([demo_articles], default_run, out, workers=1)

@@ -6,7 +6,7 @@ import uuid
 import numpy as np
 import pytest
 
-from stance.active import simulate
+from stance.experiments.active import simulate
 from stance.studio.predictions import prediction
 from stance.errors import StanceError
 from stance.experiments import load_run

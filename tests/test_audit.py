@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stance.audit import DESIGN_FILE, allocate, audit_push, draw, draw_audit
+from stance.findings.audit import DESIGN_FILE, allocate, audit_push, draw, draw_audit
 from stance.errors import StanceError
 
 
@@ -55,7 +55,7 @@ def test_an_active_draw_favours_the_uncertain_and_records_each_probability():
 @pytest.mark.studio
 def test_audit_round_trip_through_label_studio(studio, demo_scores, tmp_path):
     from stance.demo import annotate_from_gold
-    from stance.estimate import estimate
+    from stance.findings.estimate import estimate
     from stance.labels.pull import pull
     from stance.resources import demo_dir
     from stance.schema import load_schema
@@ -90,8 +90,8 @@ def test_audit_round_trip_through_label_studio(studio, demo_scores, tmp_path):
 
 def test_plan_sizes_each_group_from_the_model_errors(demo_scores, default_run):
     from stance import quantify
-    from stance.audit import plan
-    from stance.estimate import run_references
+    from stance.findings.audit import plan
+    from stance.findings.estimate import run_references
     sized = plan(demo_scores, 0.2, by=["source"])
     sentences = pd.read_parquet(demo_scores / "sentences.parquet")
     labels = json.loads((demo_scores / "manifest.json").read_text())["model"]["labels"]

@@ -37,7 +37,7 @@ def test_strict_failure_names_file_and_line(tmp_path):
 
 def test_errors_name_keywords_from_python_and_flags_from_the_command_line(demo_scores, tmp_path):
     from stance.errors import StanceError
-    from stance.report import report
+    from stance.findings.report import report
     with pytest.raises(StanceError) as error:
         report(demo_scores, tmp_path / "r.html", by=["outlet"])
     assert str(error.value).startswith("by='outlet': the articles have no such field") and "--" not in str(error.value)
@@ -112,3 +112,17 @@ def test_progress_in_a_log_is_plain_lines(demo_articles, tmp_path):
     size = demo_articles.stat().st_size / 1e6
     assert f"{size:,.1f} MB of {size:,.1f} MB (100%); 30 articles 165 sentences" in line
     assert "\x1b[" not in done.stderr  # no terminal control codes in a log
+
+
+def test_corpus_build_input_format_as_in_score_and_the_old_flag_still_works(tmp_path):
+    """`format` is an output's format everywhere; what files hold is `--input-format` in both commands."""
+    page = tmp_path / "a.txt"
+    page.write_text("Officials met on Friday. End of Document\n")
+    for flags, note in ((["--input-format", "text"], False), (["--format", "text"], True)):
+        out = tmp_path / f"c{int(note)}"
+        done = stance("corpus", "build", str(page), "--out", str(out), "-q", *flags)
+        assert done.returncode == 0, done.stderr
+        assert json.loads((out / "manifest.json").read_text())["options"]["input_format"] == "text"
+        assert ("now --input-format" in done.stderr) == note
+    wrong = stance("corpus", "build", str(page), "--out", str(tmp_path / "c2"), "--input-format", "pdf")
+    assert wrong.returncode == 1 and "--input-format pdf: must be one of auto, text" in wrong.stderr

@@ -7,9 +7,9 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from stance.corpus import build_corpus
+from stance.ingest.corpus import build_corpus
 from stance.errors import StanceError
-from stance.readers import FieldMap
+from stance.ingest.readers import FieldMap
 
 
 def read(out):

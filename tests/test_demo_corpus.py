@@ -4,7 +4,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from stance.corpus import build_corpus
+from stance.ingest.corpus import build_corpus
 from stance.schema import load_schema
 
 

@@ -44,7 +44,7 @@ def static_dir(tmp_path_factory):
 
 
 def test_a_model_saved_to_a_directory_loads_and_encodes_like_the_packaged_one(saved_models, tmp_path):
-    from stance.experiments.embeddings import SentenceEmbedder
+    from stance.model.embeddings import SentenceEmbedder
     directory, _ = saved_models
     files = locate(directory)
     assert files.path == directory.resolve() and files.kind == "transformer"
@@ -56,7 +56,7 @@ def test_a_model_saved_to_a_directory_loads_and_encodes_like_the_packaged_one(sa
 
 def test_two_models_never_share_cached_vectors(saved_models, tmp_path):
     from stance.encoders.cache import EmbeddingCache
-    from stance.experiments.embeddings import SentenceEmbedder
+    from stance.model.embeddings import SentenceEmbedder
     original, changed = saved_models
     assert locate(original).identity != locate(changed).identity
     a = SentenceEmbedder(str(original), cache_dir=str(tmp_path), device="cpu").transform(DEMO_SENTENCES)
@@ -116,7 +116,7 @@ def test_a_run_whose_encoder_changed_or_went_missing_is_refused_before_loading(s
 
 def test_onnx_int8_vectors_stay_close_to_torch(tmp_path):
     from stance.encoders.onnx import onnx_encoder
-    from stance.experiments.embeddings import SentenceEmbedder
+    from stance.model.embeddings import SentenceEmbedder
     files = locate(DEFAULT_MODEL)
     quantized = onnx_encoder(files, tmp_path).encode(DEMO_SENTENCES * 3, batch_size=5)
     reference = SentenceEmbedder(cache_dir=str(tmp_path), device="cpu").transform(DEMO_SENTENCES * 3)
@@ -129,7 +129,7 @@ def test_onnx_int8_vectors_stay_close_to_torch(tmp_path):
 def test_a_static_run_carries_its_encoder_and_scores_without_it(static_dir, demo_labels, demo_articles,
                                                                tmp_path, monkeypatch):
     from stance.experiments import load_run, run
-    from stance.scoring import score
+    from stance.scoring.batch import score
     assert locate(static_dir).kind == "static"
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     encoder = tmp_path / "static"
@@ -148,7 +148,7 @@ def test_a_static_run_carries_its_encoder_and_scores_without_it(static_dir, demo
 
 def test_a_static_block_without_a_model_distils_the_packaged_one_on_first_use(static_dir, tmp_path, monkeypatch):
     from stance.encoders import static
-    from stance.experiments.embeddings import StaticEmbedder
+    from stance.model.embeddings import StaticEmbedder
     calls = []
     real = static.distill
     monkeypatch.setattr(static, "distill", lambda *a, **k: calls.append(a) or real(*a, **k))
@@ -180,7 +180,7 @@ def test_three_dimensions_share_one_featurisation_when_scoring(demo_labels, tmp_
 def test_static_vectors_equal_model2vecs_own(static_dir):
     from model2vec import StaticModel
 
-    from stance.experiments.embeddings import StaticEmbedder
+    from stance.model.embeddings import StaticEmbedder
     texts = [*DEMO_SENTENCES, "", "Xi", "word " * 700]  # empty, one token, past the 512-token cut
     ours = StaticEmbedder(str(static_dir)).fit(texts)
     expected = StaticModel.from_pretrained(str(static_dir)).encode(texts, use_multiprocessing=False)
@@ -199,8 +199,8 @@ def _finetuned_config(**finetune):
 def test_a_finetuned_run_saves_its_weights_in_the_run_and_scores_with_them(demo_labels, demo_articles, tmp_path,
                                                                          monkeypatch):
     from stance.experiments import load_run, run
-    from stance.experiments.runs import verify_run
-    from stance.scoring import score
+    from stance.model.runs import verify_run
+    from stance.scoring.batch import score
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     trained = run(_finetuned_config(), demo_labels, out=tmp_path / "runs", report=False)
     assert set(trained.metrics["dimensions"]) == {"framing", "tone", "speaker"}
@@ -225,7 +225,7 @@ def test_a_finetuned_run_saves_its_weights_in_the_run_and_scores_with_them(demo_
 
 def test_finetuning_on_too_few_sentences_is_one_clear_error(demo_labels, tmp_path):
     from stance.experiments import run
-    from stance.experiments.finetune import FinetunedEncoder
+    from stance.model.finetune import FinetunedEncoder
     with pytest.raises(EncoderError, match="too few labelled sentences to fine-tune an encoder: 20"):
         FinetunedEncoder().fit(DEMO_SENTENCES * 5, [0, 1, 2, 0] * 5)
     import datasets
@@ -237,7 +237,7 @@ def test_finetuning_on_too_few_sentences_is_one_clear_error(demo_labels, tmp_pat
 
 
 def test_finetuning_stops_early_when_its_time_is_up(tmp_path):
-    from stance.experiments.finetune import FinetunedEncoder
+    from stance.model.finetune import FinetunedEncoder
     texts = [f"{s} ({i})" for i, s in enumerate(DEMO_SENTENCES * 20)]
     encoder = FinetunedEncoder(epochs=3, max_length=16, max_minutes=1e-9).fit(texts, [0, 1, 2, 1] * 20)
     assert encoder.stopped_early_ and encoder.steps_ == 1
@@ -250,8 +250,8 @@ def test_held_out_sentences_are_predicted_as_scoring_runs_the_encoders(tmp_path,
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from stance.experiments.embeddings import SentenceEmbedder
-    from stance.experiments.finetune import FinetunedEncoder
+    from stance.model.embeddings import SentenceEmbedder
+    from stance.model.finetune import FinetunedEncoder
     from stance.experiments.runner import _as_scored
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     texts = [f"{s} ({i})" for i, s in enumerate(DEMO_SENTENCES * 20)]
@@ -277,9 +277,9 @@ def test_near_ties_from_int8_are_predicted_again_with_torch(tmp_path, monkeypatc
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from stance.experiments.embeddings import SentenceEmbedder
-    from stance.experiments.recheck import margins, rechecked
-    from stance.experiments.runs import StanceModel
+    from stance.model.embeddings import SentenceEmbedder
+    from stance.model.recheck import margins
+    from stance.model.stance_model import StanceModel
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     texts = [f"{s} ({i})" for i, s in enumerate(DEMO_SENTENCES * 10)]
     pipeline = make_pipeline(SentenceEmbedder(device="cpu"), LogisticRegression(C=0.1)).fit(texts, [0, 1, 2, 1] * 10)
@@ -295,10 +295,10 @@ def test_near_ties_from_int8_are_predicted_again_with_torch(tmp_path, monkeypatc
     middle = float(np.median(margins(from_int8)))
     for cut, expected_ties in ((None, 0), (middle, int(np.sum(margins(from_int8) < middle))), (1.01, len(texts))):
         model.recheck = {"tone": cut} if cut else None
-        before = rechecked["sentences"]
-        got = model.predict_proba(texts)["tone"]
+        proba, rechecked = model.predict_proba_rechecked(texts)
+        got = proba["tone"]
         ties = margins(from_int8) < (cut or 0)
-        assert ties.sum() == expected_ties and rechecked["sentences"] - before == expected_ties
+        assert ties.sum() == expected_ties and rechecked == expected_ties
         np.testing.assert_allclose(got[ties], from_float[ties], atol=1e-9)
         np.testing.assert_allclose(got[~ties], from_int8[~ties], atol=1e-9)
         assert pipeline[0].backend == "onnx"
@@ -307,7 +307,7 @@ def test_near_ties_from_int8_are_predicted_again_with_torch(tmp_path, monkeypatc
 def test_an_embedder_pickled_before_devices_and_backends_loads_with_the_defaults(tmp_path):
     import pickle
 
-    from stance.experiments.embeddings import SentenceEmbedder
+    from stance.model.embeddings import SentenceEmbedder
     old = SentenceEmbedder(cache_dir=str(tmp_path))
     del old.device, old.backend  # what a run saved by stance 0.1 before this change holds
     loaded = pickle.loads(pickle.dumps(old))

@@ -14,9 +14,9 @@ import pytest
 from conftest import gold_audit
 
 from stance import quantify
-from stance.audit import draw_audit
+from stance.findings.audit import draw_audit
 from stance.errors import StanceError
-from stance.estimate import COLUMNS, companion, compare, estimate, estimation, read_estimates, trends
+from stance.findings.estimate import COLUMNS, companion, compare, estimate, estimation, read_estimates, trends
 from stance.resources import demo_dir
 
 
@@ -288,13 +288,13 @@ def test_an_audit_given_twice_out_of_range_or_empty_is_refused_by_row(demo_score
     data.select([]).save_to_disk(str(tmp_path / "empty"))
     _one_line_error(_cli(demo_scores, "--out", tmp_path / "e.csv", "--audit", tmp_path / "empty"),
                     "dataset has no rows")
-    from stance.report import report
+    from stance.findings.report import report
     with pytest.raises(StanceError, match="dataset has no rows"):
         report(demo_scores, tmp_path / "r.html", audit=tmp_path / "empty")
 
 
 def test_an_empty_group_field_is_refused(default_run, tmp_path):
-    from stance.scoring import score
+    from stance.scoring.batch import score
     articles = tmp_path / "a.jsonl"
     articles.write_text("".join(json.dumps({"id": f"x{i}", "text": "Talks resumed on Monday. Both sides spoke.",
                                             "source": ""}) + "\n" for i in range(3)))

@@ -344,7 +344,7 @@ class _Planted:
 def test_a_rewritten_run_is_refused_before_unpickling(default_run, tmp_path):
     import joblib
 
-    from stance.experiments.runs import MODEL_FILE, RunError, file_hashes, load_run, trust_run
+    from stance.model.runs import MODEL_FILE, RunError, file_hashes, load_run, trust_run
     run = Path(shutil.copytree(default_run, tmp_path / "run"))
     load_run(run)                                       # a copy of our own run is still ours
     marker = tmp_path / "marker"
@@ -369,19 +369,19 @@ def test_a_manifest_swapped_after_its_signature_is_checked_is_not_used(default_r
     the signature check and the hash check. The bytes checked are the bytes used, so it is refused."""
     import joblib
 
-    from stance.experiments import runs
+    from stance.model import runs
     run = Path(shutil.copytree(default_run, tmp_path / "run"))
     marker = tmp_path / "marker"
-    checked = runs._check_signature
+    checked = runs.check_signature
 
-    def then_swap(path, data):
-        checked(path, data)
+    def then_swap(path, data, error):
+        checked(path, data, error)
         joblib.dump(_Planted(marker), run / runs.MODEL_FILE)
         manifest = json.loads((run / "manifest.json").read_text())
         manifest["files"] = runs.file_hashes(run)
         (run / "manifest.json").write_text(json.dumps(manifest))
 
-    monkeypatch.setattr(runs, "_check_signature", then_swap)
+    monkeypatch.setattr(runs, "check_signature", then_swap)
     with pytest.raises(runs.RunError, match="files differ from the run's manifest"):
         runs.load_run(run)
     assert not marker.exists()
@@ -391,7 +391,8 @@ def test_a_manifest_swapped_after_its_signature_is_checked_is_not_used(default_r
     (b"", 0o600, "holds 0 bytes"), (b"00ff\n", 0o600, "holds 2 bytes"), (b"not hex at all\n", 0o600, "not hex"),
     ("good", 0o644, "may be read or written by others"), (None, None, "not a regular file")])
 def test_a_signing_key_anyone_could_know_is_refused(default_run, tmp_path, monkeypatch, key, mode, says):
-    from stance.experiments.runs import load_run, signing_key
+    from stance.model.runs import load_run
+    from stance.model.signing import signing_key
     monkeypatch.setenv("STANCE_CONFIG_DIR", str(tmp_path / "config"))
     path = tmp_path / "config" / "signing.key"
     path.parent.mkdir()
@@ -407,7 +408,7 @@ def test_a_signing_key_anyone_could_know_is_refused(default_run, tmp_path, monke
 
 
 def test_a_new_signing_key_is_private_and_random(tmp_path, monkeypatch):
-    from stance.experiments.runs import signing_key
+    from stance.model.signing import signing_key
     monkeypatch.setenv("STANCE_CONFIG_DIR", str(tmp_path / "config"))
     key = signing_key()
     assert len(key) == 32 and signing_key() == key
@@ -449,7 +450,7 @@ def test_a_dataset_labelled_on_some_dimensions_trains_those(demo_labels, tmp_pat
 
 
 def test_nothing_trainable_fails_before_any_slow_work(demo_labels, tmp_path, monkeypatch):
-    from stance.experiments import embeddings
+    from stance.model import embeddings
     nothing = _only(demo_labels, tmp_path, ())
 
     def slow(*args, **kwargs):

@@ -14,7 +14,7 @@ import docx
 import pyarrow.parquet as pq
 import pytest
 
-from stance.corpus import build_corpus
+from stance.ingest.corpus import build_corpus
 
 NEXIS = [
     ("Envoys agree to keep talking", "The Daily Ledger", "September 10, 2021 Friday", "Jane Roe",
@@ -71,11 +71,11 @@ def test_a_nexis_uni_export_is_split_into_its_articles(kind, tmp_path):
 def test_format_overrides_detection(tmp_path):
     path = tmp_path / "nexis.txt"
     path.write_text("\n".join(nexis_lines()), encoding="utf-8")
-    build_corpus([path], tmp_path / "as-text", format="text", workers=1)
+    build_corpus([path], tmp_path / "as-text", input_format="text", workers=1)
     assert len(read(tmp_path / "as-text")[0]) == 1  # one article: the whole file
     plain = tmp_path / "plain.txt"
     plain.write_text("A plain article with no export around it. It has two sentences.", encoding="utf-8")
-    build_corpus([plain], tmp_path / "as-nexis", format="nexis", workers=1)
+    build_corpus([plain], tmp_path / "as-nexis", input_format="nexis", workers=1)
     articles, _, rejects = read(tmp_path / "as-nexis")
     assert articles == [] and "not a Nexis Uni export" in rejects[0]["reason"]
 

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pyarrow.parquet as pq
 import pytest
 
-from stance.corpus import build_corpus
+from stance.ingest.corpus import build_corpus
 from stance.errors import StanceError
-from stance.fetch import fetch
+from stance.ingest.fetch import fetch
 from synthetic_pages import BODY, LOGIN, news_page
 
 

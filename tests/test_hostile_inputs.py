@@ -10,12 +10,11 @@ import zipfile
 from io import BytesIO
 
 import pyarrow.parquet as pq
-import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from stance.corpus import build_corpus
-from stance.readers import MAX_RECORD_BYTES
+from stance.ingest.corpus import build_corpus
+from stance.ingest.readers import MAX_RECORD_BYTES
 from synthetic_pages import news_page
 
 GOOD = "Officials in Beijing and Washington spoke on Friday. Both sides said the talks were frank."
@@ -55,7 +54,7 @@ def test_one_bad_file_never_sinks_a_build(tmp_path):
              '{"id": "\\udc80", "text": "' + GOOD + '"}', '{"id": "d", "text": ' + deep + '}',
              '{"id": ' + "7" * 5000 + ', "text": "' + GOOD + '"}']
     (root / "hostile.jsonl").write_text("\n".join(lines) + "\n")
-    result = build_corpus([root], tmp_path / "out", workers=2, format="factiva")
+    result = build_corpus([root], tmp_path / "out", workers=2, input_format="factiva")
     reasons = _reasons(tmp_path / "out")
     assert result.counts.kept == 21                               # 20 .txt and the good JSON line
     assert "cannot read file" in reasons["broken.docx"] and "XMLSyntaxError" in reasons["broken.docx"]
@@ -78,7 +77,7 @@ def test_a_line_over_the_record_size_is_refused_with_a_prefix_and_bounded_memory
         fh.write('{"id": "huge", "text": "' + "x" * (120 << 20) + '"}\n')
         fh.write(json.dumps({"id": "b", "text": GOOD + " Again."}) + "\n")
     # the peak as /proc says it for this process alone (getrusage's keeps the parent's across exec)
-    code = ("import re; from stance.corpus import build_corpus; "
+    code = ("import re; from stance.ingest.corpus import build_corpus; "
             f"r = build_corpus([{str(path)!r}], {str(tmp_path / 'out')!r}, workers=1); "
             "print(r.counts.kept, r.counts.rejected, "
             "re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])")
@@ -137,7 +136,7 @@ def test_bombs_are_refused_within_bounded_memory(tmp_path):
         writer.write_record(writer.create_warc_record("https://x.example/bomb", "response", payload=BytesIO(payload),
                                                       http_headers=http))
     (root / "good.txt").write_text(GOOD)
-    code = ("import re; from stance.corpus import build_corpus; "
+    code = ("import re; from stance.ingest.corpus import build_corpus; "
             f"r = build_corpus([{str(root)!r}], {str(tmp_path / 'out')!r}, workers=1); "
             "print(r.counts.kept, r.counts.rejected, re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

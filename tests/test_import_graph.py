@@ -96,8 +96,42 @@ def test_no_module_imports_a_module_that_imports_it_back():
 
 def test_no_subpackage_imports_one_that_imports_it_back():
     units = subpackage_graph(module_graph(PACKAGE), PACKAGE)
-    assert "stance.experiments" in units["stance.active"]  # the graph sees imports inside functions
+    assert "stance.experiments" in units["stance.scoring"]  # serve retrains: an import inside a function
     assert cycles(units) == []
+
+
+#: The loop's stages in order; each may import only those before it (and the shared modules, stage 0).
+STAGES = {**dict.fromkeys(["stance", "stance.errors", "stance.progress", "stance.parallel", "stance.schema",
+                           "stance.resources", "stance.plots", "stance.webpage", "stance.quantify"], 0),
+          "stance.ingest": 1, "stance.studio": 2, "stance.labels": 3, "stance.encoders": 4, "stance.model": 5,
+          "stance.experiments": 6, "stance.scoring": 7, "stance.findings": 8, "stance.demo": 9, "stance.cli": 10,
+          "stance.__main__": 11}
+
+
+def against_the_order(units: dict[str, set[str]], stages: dict[str, int]) -> list[tuple[str, str]]:
+    """The imports of a unit from a later stage, or from another unit of its own (shared modules,
+    stage 0, may import one another)."""
+    return sorted((unit, target) for unit, targets in units.items() for target in targets
+                  if stages[target] > stages[unit] or stages[target] == stages[unit] != 0)
+
+
+def test_each_stage_imports_only_the_stages_before_it():
+    units = subpackage_graph(module_graph(PACKAGE), PACKAGE)
+    assert set(units) == set(STAGES), "a new unit needs its place in STAGES"
+    assert against_the_order(units, STAGES) == []
+
+
+def test_the_stage_check_sees_an_import_against_the_order(tmp_path):
+    package = tmp_path / "pkg"
+    for stage in ("ingest", "model"):
+        (package / stage).mkdir(parents=True)
+        (package / stage / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "ingest" / "corpus.py").write_text("def build():\n    from pkg.model import runs\n")
+    (package / "model" / "runs.py").write_text("")
+    units = subpackage_graph(module_graph(package), package)
+    stages = {"pkg": 0, "pkg.ingest": 1, "pkg.model": 5}
+    assert against_the_order(units, stages) == [("pkg.ingest", "pkg.model")]   # reaching up, inside a function
 
 
 def test_the_check_finds_a_cycle_hidden_in_a_function(tmp_path):

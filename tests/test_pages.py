@@ -14,10 +14,10 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from stance.corpus import build_corpus
-from stance.dates import normalise_date
-from stance.pages import MIN_ARTICLE_CHARS, RawPage, decode_page, page_record
-from stance.records import Record, Rejected
+from stance.ingest.corpus import build_corpus
+from stance.ingest.dates import normalise_date
+from stance.ingest.pages import MIN_ARTICLE_CHARS, RawPage, decode_page, page_record
+from stance.ingest.records import Record, Rejected
 from synthetic_pages import BODY, INDEX, LOGIN, news_page
 
 def test_a_news_page_gives_its_main_text_and_metadata():
@@ -135,7 +135,7 @@ def test_unreadable_dates_are_kept_as_text_and_counted(raw, tmp_path):
 
 
 def test_score_reads_pages_and_archives_too(default_run, tmp_path):
-    from stance.scoring import score
+    from stance.scoring.batch import score
     (tmp_path / "pages").mkdir()
     (tmp_path / "pages" / "call.html").write_text(news_page())
     (tmp_path / "pages" / "login.html").write_text(LOGIN)

@@ -11,8 +11,10 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import FeatureUnion
 
-from stance.experiments import load_run, portable
-from stance.experiments.runs import RunError, StanceModel
+from stance.model import portable
+from stance.model.runs import load_run
+from stance.model.runs import RunError
+from stance.model.stance_model import StanceModel
 from stance.resources import demo_dir
 
 # Accents, case, runs of white space, tabs and newlines, digits, punctuation, an empty sentence:
@@ -78,7 +80,7 @@ def test_a_default_run_scores_from_arrays_without_importing_scikit_learn(default
     expected = load_run(default_run).model.predict_proba(sentences)
     for dim, proba in run.model.predict_proba(sentences).items():
         np.testing.assert_allclose(proba, expected[dim], rtol=0, atol=1e-12)
-    script = ("import sys; from stance.scoring import score; "
+    script = ("import sys; from stance.scoring.batch import score; "
               f"r = score([{str(demo_dir() / 'articles.jsonl')!r}], {str(default_run)!r}, {str(tmp_path / 'out')!r}, "
               "workers=1); print(r.counts.scored, 'sklearn' in sys.modules, 'scipy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stance.experiments.recheck import margins, near_ties, threshold
+from stance.model.recheck import margins, near_ties, threshold
 from stance.experiments.runner import _rechecked
 
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from stance.errors import StanceError
-from stance.report import _period, _sentence_shares, report
-from stance.estimate import compare
+from stance.findings.report import _period, _sentence_shares, report
+from stance.findings.estimate import compare
 from stance.resources import demo_dir
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -61,7 +61,7 @@ def test_by_date_and_by_another_field(demo_scores, tmp_path):
 
 
 def test_an_estimates_file_is_shown_as_it_is(demo_scores, tmp_path):
-    from stance.estimate import estimate, write_estimates
+    from stance.findings.estimate import estimate, write_estimates
     frame = estimate(demo_scores, by=["source"], replicates=50)
     frame.loc[0, ["estimate", "low", "high"]] = [0.123, 0.101, 0.145]
     write_estimates(frame, tmp_path / "e.parquet")
@@ -118,7 +118,7 @@ def test_most_confident_examples_are_the_top_probabilities(demo_scores, tmp_path
 
 
 def test_a_quote_repeated_across_articles_is_shown_once(default_run, demo_articles, tmp_path):
-    from stance.scoring import score
+    from stance.scoring.batch import score
     articles = [json.loads(line) for line in demo_articles.read_text().splitlines()]
     scored = pd.read_parquet(score([demo_articles], default_run, tmp_path / "first", workers=1).out
                              / "sentences.parquet")
@@ -146,7 +146,7 @@ def test_the_net_score_says_what_it_leaves_out(demo_scores, tmp_path):
 
 
 def test_too_few_articles_a_year_leave_the_time_panel_out(default_run, demo_articles, tmp_path):
-    from stance.scoring import score
+    from stance.scoring.batch import score
     articles = [json.loads(line) for line in demo_articles.read_text().splitlines()][:12]
     for year, article in enumerate(articles, 2010):  # BASIL-like: a handful of articles a year
         article["date"] = f"{year}-05-01"
@@ -184,7 +184,7 @@ def test_report_renders_in_headless_chromium(demo_scores, tmp_path):
 
 
 def test_importing_stance_leaves_matplotlib_backend_alone():
-    code = ("import matplotlib; matplotlib.use('svg'); import stance.report, stance.plots, stance.active, "
+    code = ("import matplotlib; matplotlib.use('svg'); import stance.findings.report, stance.plots, stance.experiments.active, "
             "stance.experiments.report, stance.experiments.curve; print(matplotlib.get_backend())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "svg", done.stderr
@@ -203,7 +203,7 @@ def test_text_is_escaped_on_every_page(demo_labels, tmp_path):
 
 def test_articles_without_a_source_give_a_report_of_the_whole_corpus(default_run, tmp_path):
     """Issue 23: a traceback where a sentence belongs."""
-    from stance.scoring import score
+    from stance.scoring.batch import score
     articles = tmp_path / "a.jsonl"
     articles.write_text("".join(json.dumps({"id": f"a{i}", "text": "Talks resumed on Monday. Beijing warned "
                                                                     f"Washington again on day {i}."}) + "\n"

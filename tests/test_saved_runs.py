@@ -13,7 +13,7 @@ SAVED = DATA / "run-saved-2026-12-07"   # an embeddings run on the demo labels, 
 
 
 def test_a_run_saved_before_the_stage_packages_loads_and_predicts_the_same(tmp_path):
-    from stance.experiments.runs import load_run, trust_run
+    from stance.model.runs import load_run, trust_run
     expected = json.loads((DATA / "run-saved-2026-12-07.expected.json").read_text())
     run_dir = Path(shutil.copytree(SAVED, tmp_path / "run"))
     trust_run(run_dir)                       # made under another key: trusted once, as a user would

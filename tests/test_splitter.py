@@ -2,7 +2,7 @@
 
 import pytest
 
-from stance.splitter import _SEPARATOR, _split_after_punctuation, split_sentences
+from stance.ingest.splitter import _SEPARATOR, _split_after_punctuation, split_sentences
 
 
 def sentences(text: str, **kw) -> list[str]:

@@ -77,7 +77,7 @@ def test_interrupted_push_completes_without_duplicates(studio, demo_corpus, tmp_
 def test_a_wire_sentence_is_sent_once_and_its_cluster_comes_back_with_the_labels(studio, tmp_path):
     """Two copies of one story (synthetic): each sentence text becomes one task, carrying the
     story's cluster, and a pull of the labelled tasks keeps the cluster for the folds."""
-    from stance.corpus import build_corpus
+    from stance.ingest.corpus import build_corpus
     paragraphs = [f"Officials in city {i} said the talks on trade and security would continue next week, "
                   f"and that both delegations had agreed to meet again before the summit in month {i}." for i in range(6)]
     rows = [{"id": "wire", "text": "\n\n".join(paragraphs)},

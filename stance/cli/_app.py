@@ -57,7 +57,7 @@ RunsOption = Annotated[Optional[Path], typer.Option(
 
 def run_path(ref: str, runs: Optional[Path]) -> Path:
     """The run directory a RUN argument names, looked up under --runs."""
-    from stance.experiments.runs import resolve_run
+    from stance.model.runs import resolve_run
     return resolve_run(ref, runs)
 
 

@@ -40,7 +40,7 @@ def push(
 
     Example: `stance audit push scores/ --project "audit 2021" --n 400 --by source`
     """
-    from stance.audit import draw_audit, push_drawn
+    from stance.findings.audit import draw_audit, push_drawn
     from stance.studio.client import connect
     drawn = draw_audit(scores, n, by=by, allocation="proportional" if proportional else "equal", seed=seed,
                        active=active)
@@ -67,5 +67,5 @@ def plan_command(
     Example: `stance audit plan scores/ --width 0.15 --by source`, then `stance audit push`
     with the --n it suggests.
     """
-    from stance.audit import plan
+    from stance.findings.audit import plan
     print(plan(scores, width, by=by, level=level, model=run_path(model, runs) if model else None))

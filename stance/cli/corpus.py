@@ -1,16 +1,16 @@
 """``stance corpus build``: articles in, sentences out."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from stance.cli._app import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField, TitleField,
                              UrlField, AuthorField, corpus_app)
-from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
-from stance.nearduplicates import THRESHOLD
+from stance.ingest.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
+from stance.ingest.nearduplicates import THRESHOLD
 from stance.progress import stderr
-from stance.readers import FieldMap
+from stance.ingest.readers import FieldMap
 
 
 @corpus_app.command("build")
@@ -32,9 +32,11 @@ def build(
     max_chars: MaxChars = MAX_ARTICLE_CHARS,
     max_sentence_chars: MaxSentenceChars = MAX_SENTENCE_CHARS,
     input_format: Annotated[str, typer.Option(
-        "--format", help="What files of articles hold: `auto` looks inside (.txt or .docx with \"End of "
+        help="What files of articles hold: `auto` looks inside (.txt or .docx with \"End of "
         "Document\" lines: a Nexis Uni export; .html with Factiva's field codes: a Factiva export); "
-        "`text`, `html`, `nexis` or `factiva` says it for all.")] = "auto",
+        "`text`, `html`, `nexis` or `factiva` says it for all (as in `score`).")] = "auto",
+    old_format: Annotated[Optional[str], typer.Option(
+        "--format", hidden=True, help="Before --input-format, this flag's name here.")] = None,
     near_duplicates: Annotated[str, typer.Option(
         help="Copies of one story (wire copy): `mark` gives them a shared cluster_id, `drop` keeps only the "
              "first, `keep` does not look.")] = "mark",
@@ -54,11 +56,14 @@ def build(
 
     Example: `stance corpus build news/ --out corpus/ --text-field body`
     """
-    from stance.corpus import build_corpus
+    from stance.ingest.corpus import build_corpus
+    if old_format is not None:  # --format is the output's in `score`; here it named the input
+        stderr.print("note: `corpus build --format` is now --input-format, as in `score`", highlight=False)
+        input_format = old_format
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = build_corpus(inputs, out, fields=fields, strict=strict, max_chars=max_chars,
                           max_sentence_chars=max_sentence_chars, near_duplicates=near_duplicates,
-                          near_duplicate_threshold=near_duplicate_threshold, format=input_format,
+                          near_duplicate_threshold=near_duplicate_threshold, input_format=input_format,
                           workers=workers or None,
                           progress=not quiet)
     stderr.print(str(result), highlight=False)

@@ -59,7 +59,7 @@ def estimate_command(
     writes shares.csv, shares.differences.csv (outlet against outlet) and shares.trends.csv
     (the slope per month of each outlet's shares).
     """
-    from stance.estimate import MODEL_ONLY, MODEL_ONLY_ASSUMPTION, companion, estimate, read_estimates
+    from stance.findings.estimate import MODEL_ONLY, MODEL_ONLY_ASSUMPTION, companion, estimate, read_estimates
     result = estimate(scores, out, by=by, period=period, audit=audit, level=level, min_articles=min_articles,
                       method=method, replicates=replicates, seed=seed, model=run_path(model, runs) if model else None,
                       compare=compare, baseline=baseline, progress=not quiet)

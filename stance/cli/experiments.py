@@ -106,7 +106,7 @@ def _pair(cv, test) -> str:
 def show_command(run: Annotated[str, typer.Argument(help="Run directory, run id, or `latest`.")],
                  runs: RunsOption = None) -> None:
     """A run's config, data, per-class scores and where its files are; checks its files first."""
-    from stance.experiments.runs import load_run
+    from stance.model.runs import load_run
     r = load_run(run_path(run, runs), with_model=False)
     m = r.manifest
     stderr.print(f"[bold]{r.run_id}[/]  ({r.path})  config {m['config_name']}, seed {m['seed']}, "
@@ -146,7 +146,7 @@ def trust_command(run: Annotated[str, typer.Argument(help="Run directory, run id
     model is unpickled only from a run signed with your key, because unpickling runs
     code. Trust only runs whose source you trust.
     """
-    from stance.experiments.runs import trust_run
+    from stance.model.runs import trust_run
     stderr.print(f"trusted and signed with your key: {trust_run(run_path(run, runs))}", highlight=False)
 
 

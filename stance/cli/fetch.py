@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from stance.cli._app import corpus_app
-from stance.fetch import USER_AGENT
+from stance.ingest.fetch import USER_AGENT
 from stance.progress import stderr
 
 
@@ -39,7 +39,7 @@ def fetch_command(
     Example: `stance corpus fetch mediacloud.csv --out fetched/ --user-agent "lab-crawler (me@uni.edu)"`
     then `stance corpus build fetched/ --out corpus/`
     """
-    from stance.fetch import fetch
+    from stance.ingest.fetch import fetch
     result = fetch(urls, out, url_field=url_field, id_field=id_field, user_agent=user_agent, rate=rate,
                    retries=retries, timeout=timeout, deadline=deadline, workers=workers, progress=not quiet)
     stderr.print(str(result), highlight=False)

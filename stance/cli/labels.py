@@ -8,7 +8,7 @@ import typer
 
 from stance.cli._app import ApiKeyOption, DataDirOption, RunsOption, UrlOption, labels_app, run_path
 from stance.errors import StanceError
-from stance.active import BATCH, REPEATS, ROUNDS, SEED_SIZE
+from stance.experiments.active import BATCH, REPEATS, ROUNDS, SEED_SIZE
 from stance.labels import SELECTIONS, UNCERTAINTY_METHODS
 from stance.progress import stderr
 from stance.studio import DEFAULT_DATA_DIR
@@ -44,7 +44,7 @@ def push(
     sentences that mention a term. `--select uncertain --model latest --n 100` sends
     the sentences the run is least sure of, with its predictions as pre-annotations.
     """
-    from stance.experiments.runs import load_run
+    from stance.model.runs import load_run
     from stance.labels.push import push as push_sentences
     from stance.studio.client import connect
     run = load_run(run_path(model, runs)) if model else None
@@ -91,7 +91,7 @@ def predict_command(
 
     Tasks that have this run's predictions are skipped; the project shows this run's.
     """
-    from stance.experiments.runs import load_run
+    from stance.model.runs import load_run
     from stance.labels.predict import predict
     from stance.studio.client import connect
     run = load_run(run_path(model, runs))
@@ -120,7 +120,7 @@ def simulate_command(
     """
     from rich.table import Table
 
-    from stance.active import simulate
+    from stance.experiments.active import simulate
     sim = simulate(data, config, strategies=strategy, seed_size=seed_size, batch=batch, rounds=rounds,
                    repeats=repeats, out=out, progress=not quiet)
     table = Table("labels used", *sim.macro_f1, title="macro-F1 on held-out articles (mean over dimensions)")

@@ -33,7 +33,7 @@ def report_command(
 
     Example: `stance report scores/ --out report.html --by source --period month --audit audit-labels/`
     """
-    from stance.report import report
+    from stance.findings.report import report
     result = report(scores, out, by=by, period=period, examples=examples, estimates=estimates, audit=audit,
                     level=level)
     stderr.print(str(result), highlight=False)

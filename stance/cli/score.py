@@ -7,10 +7,10 @@ import typer
 
 from stance.cli._app import (DateField, IdField, MaxChars, MaxSentenceChars, SourceField, TextField, TitleField,
                              UrlField, AuthorField, RunsOption, app, run_path)
-from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
+from stance.ingest.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS
 from stance.encoders import SCORING_BACKEND
 from stance.progress import stderr
-from stance.readers import CHUNK_RECORDS, TRANSFORMER_CHUNK, FieldMap
+from stance.ingest.readers import CHUNK_RECORDS, TRANSFORMER_CHUNK, FieldMap
 
 
 @app.command("score")
@@ -29,7 +29,7 @@ def score_command(
     format: Annotated[str, typer.Option("--format", "-f", help="parquet, jsonl or csv.")] = "parquet",
     input_format: Annotated[str, typer.Option(
         help="What files of articles hold: auto (looks inside), text, html, nexis or factiva; "
-             "as `corpus build --format`.")] = "auto",
+             "as `corpus build --input-format`.")] = "auto",
     backend: Annotated[str, typer.Option(
         help="How transformer encoders run: onnx (int8 ONNX Runtime, about 2.5x faster than torch; a run's "
              "cross-validation describes its labels), torch (the reference they were trained with) or onnx-fp32 "
@@ -68,7 +68,7 @@ def score_command(
 
     Example: `stance score news/ --model latest --out scores/ --workers 8`
     """
-    from stance.scoring import score
+    from stance.scoring.batch import score
     model = run_path(model, runs)
     fields = FieldMap(id_field, text_field, title_field, source_field, date_field, url_field, author_field)
     result = score(inputs, model, out, workers=workers or None, engine=engine, scheduler=scheduler,

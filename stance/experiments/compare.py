@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from stance.errors import StanceError
 from stance.experiments.metrics import macro_f1, paired_bootstrap
-from stance.experiments.runs import Run, list_run_dirs, load_run, read_manifest, runs_dir
+from stance.model.runs import Run, list_run_dirs, load_run, read_manifest, runs_dir
 
 
 def run_rows(root=None) -> list[dict]:

@@ -21,7 +21,7 @@ from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 from stance.experiments.runner import select_dimensions
 from stance.labels.dataset import read_labelled
-from stance.experiments.runs import aligned_proba
+from stance.model.stance_model import aligned_proba
 from stance.plots import figure, img
 from stance.webpage import esc, page, table
 from stance.progress import progress_bar

@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import time
 import warnings
 from dataclasses import dataclass
@@ -30,16 +31,17 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 import stance
-from stance.encoders import RECHECK_BACKEND, SCORING_BACKEND, EncoderError
+from stance.encoders import RECHECK_BACKEND, SCORING_BACKEND, TRAINING_BACKEND, EncoderError
 from stance.encoders.cache import uncached
 from stance.errors import StanceError
-from stance.experiments import embeddings, portable, recheck
+from stance.model import embeddings, portable, recheck
 from stance.experiments.config import config_hash, dump_config, load_config
-from stance.experiments.finetune import check_enough_to_finetune, encoders_loaded_from, encoders_saved_in
+from stance.model.finetune import check_enough_to_finetune, encoders_loaded_from, encoders_saved_in
 from stance.experiments.metrics import scores
 from stance.experiments.pipeline import build_pipeline, search_grid
-from stance.experiments.runs import (MANIFEST, MODEL_FILE, StanceModel, aligned_proba, file_hashes, git_commit,
-                                     list_run_dirs, read_manifest, runs_dir, sign_run)
+from stance.model.runs import MANIFEST, MODEL_FILE, file_hashes, list_run_dirs, read_manifest, runs_dir
+from stance.model.signing import sign_run
+from stance.model.stance_model import StanceModel, aligned_proba
 from stance.labels.dataset import LabelledData, read_labelled
 from stance.progress import progress_bar
 from stance.schema import Schema, load_schema
@@ -148,7 +150,7 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
             "files": file_hashes(staging),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        sign_run(staging)
+        sign_run(staging, (staging / MANIFEST).read_bytes())
         final = root / run_id
         staging.rename(final)
     except BaseException:
@@ -193,7 +195,7 @@ def _warm_embeddings(config: dict, texts, progress: bool) -> None:
         if block["type"] == "embeddings":
             params = {k: v for k, v in block.items() if k not in ("type", "weight", "progress")}
             embeddings.SentenceEmbedder(**params, progress=progress).transform(texts)
-            if params.get("backend", "torch") != SCORING_BACKEND:
+            if params.get("backend", TRAINING_BACKEND) != SCORING_BACKEND:
                 try:
                     embeddings.SentenceEmbedder(**{**params, "backend": SCORING_BACKEND},
                                                 progress=progress).transform(texts)
@@ -340,7 +342,7 @@ def scoring_speed(model: StanceModel | portable.PortableModel, texts, *, sample:
     try:
         done, seconds = _time_batches(model, texts, backend, budget_s)
     except EncoderError:  # an encoder ONNX cannot run (its error says so when scoring): torch, as scoring must
-        backend = "torch"
+        backend = TRAINING_BACKEND
         done, seconds = _time_batches(model, texts, backend, budget_s)
     return {"sentences_per_s": round(done / seconds, 1) if seconds else None, "sentences": done,
             "backend": backend, "cpus": os.cpu_count()}
@@ -435,3 +437,13 @@ def _versions(config: dict) -> dict:
             except ImportError:
                 continue
     return versions
+
+
+def git_commit() -> str | None:
+    """The commit of the working tree stance runs from, if it is a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None

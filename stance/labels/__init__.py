@@ -1,6 +1,9 @@
 """Labelling in Label Studio: push sentences, pull annotations, agreement, import."""
 
-#: How ``labels push`` picks sentences.
-SELECTIONS = ("all", "random", "diverse", "uncertain")
+#: How a strategy picks the sentences people label next: the names ``labels push --select`` and
+#: ``labels simulate --strategy`` share (the table of what each does is ``select.STRATEGY``).
+STRATEGIES = ("random", "diverse", "uncertain")
+#: ``labels push --select``: every sentence, or a strategy's pick.
+SELECTIONS = ("all", *STRATEGIES)
 #: How ``select="uncertain"`` measures a model's uncertainty.
 UNCERTAINTY_METHODS = ("entropy", "margin")

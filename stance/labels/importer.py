@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from stance.corpus import RejectLog, content_id
+from stance.ingest.corpus import RejectLog, content_id
 from stance.errors import StanceError
 from stance.progress import progress_bar
 from stance.labels.agreement import agreement
 from stance.labels.dataset import (BASE_COLUMNS, Annotation, Sentence, choice_name, dimension_columns,
                                    write_dataset, write_summary)
 from stance.labels.pull import parse_annotations
-from stance.records import Rejected
-from stance.readers import read_records
+from stance.ingest.records import Rejected
+from stance.ingest.readers import read_records
 from stance.schema import Schema, load_schema
 
 

@@ -19,8 +19,7 @@ import pyarrow.parquet as pq
 
 from stance.errors import StanceError
 from stance.labels import SELECTIONS
-from stance.labels.select import matching, select_diverse, select_random
-from stance.labels.select import uncertainty as uncertainty_scores
+from stance.labels.select import NEEDS_MODEL, STRATEGY, matching
 from stance.progress import progress_bar
 from stance.schema import Schema, load_schema
 from stance.studio.client import Studio, errors_explained, find_project, server_key
@@ -62,7 +61,7 @@ def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all
         raise StanceError(f"{{select}}: must be one of {', '.join(SELECTIONS)}", select=select)
     if select != "all" and not n:
         raise StanceError("{select} needs {n}: how many sentences to send", select=select, n=...)
-    if select == "uncertain" and model is None:
+    if select in NEEDS_MODEL and model is None:
         raise StanceError("{select} needs {model}: the run whose uncertainty picks sentences",
                           select=select, model=...)
     sentences = read_sentences(corpus)
@@ -72,16 +71,11 @@ def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all
                                                        [filters] if isinstance(filters, str) else list(filters)))
     fresh = [i for i in candidates if sentences["sentence_id"][i] not in present]
     already = len(candidates) - len(fresh)
-    if select == "random":
-        fresh = [fresh[i] for i in select_random(len(fresh), n, seed)]
-    elif select == "diverse":
-        picked = select_diverse([sentences["text"][i] for i in fresh], [sentences["article_id"][i] for i in fresh],
-                                n, seed=seed)
-        fresh = [fresh[i] for i in picked]
-    elif select == "uncertain":
+    if select in STRATEGY:
         texts = [sentences["text"][i] for i in fresh]
-        scores = uncertainty_scores(model.predict_proba(texts), uncertainty, focus)
-        picked = select_diverse(texts, [sentences["article_id"][i] for i in fresh], n, seed=seed, scores=scores)
+        proba = model.predict_proba(texts) if select in NEEDS_MODEL else None
+        picked = STRATEGY[select](texts, [sentences["article_id"][i] for i in fresh], n, seed=seed, proba=proba,
+                                  method=uncertainty, focus=focus)
         fresh = [fresh[i] for i in picked]
     elif n:
         fresh = fresh[:n]

@@ -17,7 +17,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from stance.errors import StanceError
-from stance.labels import UNCERTAINTY_METHODS
+from stance.labels import STRATEGIES, UNCERTAINTY_METHODS
 
 _MAX_POOL = 50_000
 
@@ -104,3 +104,26 @@ def select_diverse(texts: list[str], groups: list[str], n: int, *, seed: int = 0
         closest = np.maximum(closest, vectors @ vectors[best])
         available &= closest <= near_duplicate
     return sorted(int(pool[i]) for i in chosen)
+
+
+def pick_random(texts: list[str], groups: list[str], n: int, *, seed: int = 0, proba=None, **_) -> list[int]:
+    """``n`` sentences drawn at random."""
+    return select_random(len(texts), n, seed)
+
+
+def pick_diverse(texts: list[str], groups: list[str], n: int, *, seed: int = 0, proba=None, **_) -> list[int]:
+    """``n`` sentences far apart in content (see :func:`select_diverse`)."""
+    return select_diverse(texts, groups, n, seed=seed)
+
+
+def pick_uncertain(texts: list[str], groups: list[str], n: int, *, seed: int = 0, proba=None,
+                   method: str = "entropy", focus: str | None = None) -> list[int]:
+    """``n`` sentences the model (its ``proba``) is least sure of, spread out in content."""
+    return select_diverse(texts, groups, n, seed=seed, scores=uncertainty(proba, method, focus))
+
+
+#: What each strategy does, for ``labels push`` and ``labels simulate`` alike: the indices of ``n`` of
+#: the candidate ``texts`` (``groups``: their articles; ``proba``: a model's probabilities on them, for
+#: the strategies in ``NEEDS_MODEL``).
+STRATEGY = dict(zip(STRATEGIES, (pick_random, pick_diverse, pick_uncertain)))
+NEEDS_MODEL = ("uncertain",)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from stance import quantify
 from stance.errors import StanceError
-from stance.scores import DESIGN_FILE, check_fields, group_keys, open_scores, read_design
+from stance.findings.scores import DESIGN_FILE, check_fields, group_keys, open_scores, read_design
 
 ALLOCATIONS = ("equal", "proportional")
 
@@ -188,7 +188,7 @@ def plan(scores: str | Path, width: float, *, by: list[str] | None = None, level
     wide (a fraction: 0.2 is 20 points) on every class share, from the model's errors: the group's
     share is taken to be the model's mean probability, and PPI++ to remove the part of its variance
     that the model's probability explained in the run's cross-validation (``model``: another run)."""
-    from stance.estimate import run_references
+    from stance.findings.estimate import run_references
     if not 0 < width < 1:
         raise StanceError("{width} must lie between 0 and 1 (0.2 is 20 points)", width=width)
     if not 0 < level < 1:

@@ -4,6 +4,7 @@ and the groups (``by`` fields, and time periods) that estimates and audits are m
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,26 @@ class Scores:
             frame = frame.merge(articles, on="article_id", how="left", sort=False)
             frame = frame[columns]
         return frame
+
+    def articles(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The article table: one row per scored article, with its shares and net score."""
+        return self._read("articles", columns)
+
+    def sentence_batches(self, columns: list[str], rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        """The sentence table's ``columns`` in batches of about ``rows``, in the order scored: for
+        passes over every sentence that must not hold them all at once."""
+        path = self.path / f"sentences.{self.format}"
+        if self.format == "parquet":
+            dataset = ds.dataset(path, format="parquet")
+            for batch in dataset.to_batches(columns=columns, batch_size=rows):
+                yield batch.to_pandas()
+        elif path.stat().st_size == 0:
+            return
+        elif self.format == "csv":
+            yield from pd.read_csv(path, usecols=columns, chunksize=rows)
+        else:
+            for chunk in pd.read_json(path, lines=True, dtype=False, chunksize=rows):
+                yield chunk[columns]
 
     def _sentence_columns(self) -> list[str]:
         if self.format == "parquet":

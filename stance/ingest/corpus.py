@@ -28,15 +28,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stance import __version__
-from stance.dates import normalise_date
+from stance.ingest.dates import normalise_date
 from stance.errors import StanceError
-from stance.nearduplicates import MODES, NUM_PERM, THRESHOLD, NearDuplicates, signatures, text_keys
-from stance.pages import preload_extractor
+from stance.ingest.nearduplicates import MODES, NUM_PERM, THRESHOLD, NearDuplicates, signatures, text_keys
+from stance.ingest.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar, stderr
-from stance.readers import INPUT_FORMATS, Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
-from stance.records import bounded, has_surrogates, printable
-from stance.splitter import SPLITTER_VERSION, split_with_text, without_captions
+from stance.ingest.readers import INPUT_FORMATS, Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
+from stance.ingest.records import bounded, has_surrogates, printable
+from stance.ingest.splitter import SPLITTER_VERSION, split_with_text, without_captions
 
 MAX_ARTICLE_CHARS = 1_000_000
 MAX_SENTENCE_CHARS = 1_000
@@ -292,19 +292,19 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
                  fields: FieldMap | dict | None = None, strict: bool = False,
                  max_chars: int = MAX_ARTICLE_CHARS, max_sentence_chars: int = MAX_SENTENCE_CHARS,
                  near_duplicates: str = "mark", near_duplicate_threshold: float = THRESHOLD,
-                 format: str = "auto", workers: int | None = None, progress: bool = False) -> CorpusResult:
+                 input_format: str = "auto", workers: int | None = None, progress: bool = False) -> CorpusResult:
     """Read ``inputs``, split every article into sentences, and write the corpus to ``out``.
 
     Bad records go to ``rejects.jsonl`` with the reason (``strict=True`` stops at the
     first); exact duplicate articles are dropped and counted. Near-duplicates (copies
-    of one story, see :mod:`stance.nearduplicates`) share a ``cluster_id``; ``drop``
+    of one story, see :mod:`stance.ingest.nearduplicates`) share a ``cluster_id``; ``drop``
     keeps only the first of each story, ``keep`` does not look for them. Parsing and
     splitting run on ``workers`` processes (default: all cores); this one reads raw
-    chunks and writes, so the output is the same for any number of workers. ``format``
-    says what files of articles hold where their names do not (``INPUT_FORMATS``).
+    chunks and writes, so the output is the same for any number of workers. ``input_format``
+    says what files of articles hold where their names do not (``INPUT_FORMATS``), as in ``score``.
     """
-    if format not in INPUT_FORMATS:
-        raise StanceError(f"{{format}}: must be one of {', '.join(INPUT_FORMATS)}", format=format)
+    if input_format not in INPUT_FORMATS:
+        raise StanceError(f"{{input_format}}: must be one of {', '.join(INPUT_FORMATS)}", input_format=input_format)
     if near_duplicates not in MODES:
         raise StanceError(f"{{near_duplicates}}: must be one of {', '.join(MODES)}", near_duplicates=near_duplicates)
     if not 0 < near_duplicate_threshold <= 1:
@@ -336,7 +336,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
                 progress_bar("corpus build", total_bytes, enabled=progress, unit="bytes",
                              status="{articles:,} articles {sentences:,} sentences",
                              articles=0, sentences=0) as bar, \
-                closing(ordered_map(work, _ticking(read_chunks(inputs, input_format=format), bar), workers)) as results:
+                closing(ordered_map(work, _ticking(read_chunks(inputs, input_format=input_format), bar), workers)) as results:
             for result in results:
                 result.unspool()
                 counts.read += result.read
@@ -376,7 +376,7 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
         "fields": asdict(fields),
         "splitter": SPLITTER_VERSION,
         "options": {"max_chars": max_chars, "max_sentence_chars": max_sentence_chars, "strict": strict,
-                    "format": format,
+                    "input_format": input_format,
                     "near_duplicates": near_duplicates, "near_duplicate_threshold": near_duplicate_threshold},
         "counts": asdict(counts),
         "seconds": round(seconds, 3),

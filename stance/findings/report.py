@@ -17,18 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 from matplotlib.figure import Figure
 
 from stance import quantify
 from stance.errors import StanceError
-from stance.estimate import (COLUMNS, MODEL_ONLY, MODEL_ONLY_ASSUMPTION, companion, estimation, join_audit,
+from stance.findings.estimate import (COLUMNS, MODEL_ONLY, MODEL_ONLY_ASSUMPTION, companion, estimation, join_audit,
                              read_estimates, run_references)
 from stance.plots import PALETTE, figure, img
 from stance.webpage import esc, page, table
-from stance.scores import FREQUENCY as _FREQUENCY
-from stance.scores import PERIODS, group_keys, open_scores
-from stance.scoring import NET_SCORE
+from stance.findings.scores import FREQUENCY as _FREQUENCY
+from stance.findings.scores import PERIODS, group_keys, open_scores
+from stance.scoring.batch import NET_SCORE
 
 #: The automatic time bucket is the finest in which the typical (median) bucket holds this many articles:
 #: with fewer, a share per bucket jumps between 0 and 1 with every article.
@@ -60,16 +59,15 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
            audit: str | Path | None = None, level: float = 0.95) -> ReportResult:
     """Write the HTML report of the scores directory ``scores`` to ``out``.
 
-    ``estimates`` (a file or DataFrame from :func:`stance.estimate`) is shown as it is;
+    ``estimates`` (a file or DataFrame from :func:`stance.findings.estimate`) is shown as it is;
     otherwise shares are estimated here per ``by`` field and per ``period``, with the
     ``audit`` labels when given (which also measure the model on the target corpus).
     """
     scores = Path(scores)
     opened = open_scores(scores)
     manifest = opened.manifest
-    fmt = opened.format
     labels: dict[str, list[str]] = opened.labels
-    articles = _read(scores / f"articles.{fmt}", fmt)
+    articles = opened.articles()
     unsourced = not by and ("source" not in articles or not articles["source"].fillna("").astype(str).str.strip().any())
     by = list(by or ([] if unsourced else ["source"]))  # no article names its outlet: the whole corpus
     for field in by:
@@ -126,19 +124,11 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
                 parts.append(_differences_section(differences, level))
     parts.append(_trust(opened, audit, level))
     parts.append(_net_scores(articles, by[0] if by and by[0] != "date" else None))
-    parts.append(_examples(scores, fmt, labels, articles, examples))
+    parts.append(_examples(opened, labels, articles, examples))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page(f"stance report: {scores.name}", "\n".join(parts)), encoding="utf-8")
     return ReportResult(out, len(articles), int(articles["sentences"].sum()), by, period)
-
-
-def _read(path: Path, fmt: str) -> pd.DataFrame:
-    if fmt == "parquet":
-        return pd.read_parquet(path)
-    if fmt == "csv":
-        return pd.read_csv(path)
-    return pd.read_json(path, lines=True)
 
 
 def _period(dates: pd.Series, period: str) -> str | None:
@@ -476,12 +466,14 @@ def _net_reading(articles: pd.DataFrame, values: pd.Series) -> str:
     return reading
 
 
-def _examples(scores: Path, fmt: str, labels: dict, articles: pd.DataFrame, k: int) -> str:
+def _examples(opened, labels: dict, articles: pd.DataFrame, k: int) -> str:
     """The ``k`` most confident sentences per class, streamed (never the whole table in memory). A
     sentence repeated across articles (a quote carried by every outlet) is shown once, with the
     article that gave it the highest probability."""
     best: dict[tuple[str, str], dict] = {(d, n): {} for d, names in labels.items() for n in names}
-    for batch in _sentence_batches(scores, fmt, labels):
+    columns = ["sentence_id", "article_id", "text",
+               *(c for dim, names in labels.items() for c in (dim, *(f"{dim}_p_{n}" for n in names)))]
+    for batch in opened.sentence_batches(columns):
         for dim, names in labels.items():
             predicted = batch[dim].to_numpy()
             for name in names:
@@ -516,16 +508,3 @@ def _examples(scores: Path, fmt: str, labels: dict, articles: pd.DataFrame, k: i
         parts.append(f"<h3>{esc(dim)}</h3>"
                      + table(["class", "sentence", "article", "probability"], rows, numeric_from=3))
     return "\n".join(parts)
-
-
-def _sentence_batches(scores: Path, fmt: str, labels: dict):
-    columns = ["sentence_id", "article_id", "text"]
-    for dim, names in labels.items():
-        columns += [dim, *(f"{dim}_p_{n}" for n in names)]
-    if fmt == "parquet":
-        for batch in ds.dataset(scores / "sentences.parquet", format="parquet").to_batches(columns=columns):
-            yield batch.to_pandas()
-    elif fmt == "csv":
-        yield from pd.read_csv(scores / "sentences.csv", usecols=columns, chunksize=100_000)
-    else:
-        yield from pd.read_json(scores / "sentences.jsonl", lines=True, chunksize=100_000)

@@ -12,17 +12,11 @@ at most ``1 - AGREEMENT`` of them disagreeing with torch.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 #: The share of held-out labels that must equal torch's once near-ties are re-predicted: above
 #: the 99% promised, because the threshold is then applied to sentences it was not set on.
 AGREEMENT = 0.995
-
-#: Sentences re-predicted in float32 in this process, for scoring's summary.
-rechecked: Counter = Counter()
-
 
 def margins(proba: np.ndarray) -> np.ndarray:
     """Per row, the best class's probability minus the runner-up's (1 with a single class)."""

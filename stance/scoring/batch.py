@@ -35,16 +35,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from stance import __version__, encoders
-from stance.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
+from stance.ingest.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.encoders import BACKENDS, SCORING_BACKEND
 from stance.encoders.cache import uncached
 from stance.errors import StanceError
-from stance.experiments.recheck import rechecked
-from stance.experiments.runs import MODEL_FILE, load_run
-from stance.pages import preload_extractor
+from stance.model.runs import MODEL_FILE, load_run
+from stance.ingest.pages import preload_extractor
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar
-from stance.readers import (CHUNK_RECORDS, INPUT_FORMATS, TRANSFORMER_CHUNK, Chunk, FieldMap, Rejected, find_inputs,
+from stance.ingest.readers import (CHUNK_RECORDS, INPUT_FORMATS, TRANSFORMER_CHUNK, Chunk, FieldMap, Rejected, find_inputs,
                             read_chunks)
 
 FORMATS = ("parquet", "jsonl", "csv")
@@ -66,7 +65,7 @@ class ScoreCounts:
     scored: int = 0
     rejected: int = 0
     sentences: int = 0
-    rechecked: int = 0  # near-ties predicted again in float32 (see stance.experiments.recheck)
+    rechecked: int = 0  # near-ties predicted again in float32 (see stance.model.recheck)
     articles: int = 0
     presplit: bool = False  # the records are sentence rows, not articles
 
@@ -139,13 +138,13 @@ def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: st
     """Score ``inputs`` with the run ``model`` into ``out``; see the module docstring.
 
     ``input_format`` says what files of articles hold where their names do not (see
-    ``stance.readers.INPUT_FORMATS``); ``format`` is the output's.
+    ``stance.ingest.readers.INPUT_FORMATS``); ``format`` is the output's.
 
     ``backend`` runs transformer encoders through int8 ONNX Runtime (``onnx``, fast),
     torch (``torch``, the reference they were trained with) or float32 ONNX Runtime
     (``onnx-fp32``: torch's arithmetic without torch); other models ignore it.
     On onnx, ``recheck`` predicts near-ties again in float32 (torch's arithmetic), so that
-    at least 99% of labels are torch's (see ``stance.experiments.recheck``); ``recheck=False`` takes
+    at least 99% of labels are torch's (see ``stance.model.recheck``); ``recheck=False`` takes
     int8's labels as they come, a little faster.
     ``cache_vectors=False`` keeps their sentence vectors out of the cache (about 1.5 kB
     a sentence for MiniLM): for a corpus scored once, too big to keep them.
@@ -394,9 +393,8 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
         sentences, texts, origins = _first_of_each_id(result, rejects)
         sentences = sentences.append_column("cluster_id", pa.nulls(sentences.num_rows, pa.string()))
     model = _model(job)
-    before = rechecked["sentences"]
     with nullcontext() if job.cache_vectors else uncached():
-        sentences, best = _with_predictions(sentences, texts, model)
+        sentences, best, rechecked = _with_predictions(sentences, texts, model)
     articles = _article_sums(sentences, model.labels, best, origins, chunk)
     parts = Path(job.parts)
     _write_atomic(parts / f"sentences-{index:06d}.{job.format}",
@@ -407,7 +405,7 @@ def score_part(job: Job, part: tuple[int, Chunk | SentenceChunk]) -> dict:
     scored = read - len(rejects) if not isinstance(chunk, SentenceChunk) else sentences.num_rows
     counts = {"read": read, "scored": scored, "rejected": len(rejects), "sentences": sentences.num_rows,
               "articles": articles.num_rows,
-              "rechecked": rechecked["sentences"] - before, "source": chunk.path,
+              "rechecked": rechecked, "source": chunk.path,
               "presplit": isinstance(chunk, SentenceChunk)}
     _write_atomic(parts / f"done-{index:06d}.json", lambda p: Path(p).write_text(json.dumps(counts)))
     return counts
@@ -471,10 +469,12 @@ def _clean_sentences(chunk: SentenceChunk) -> tuple[int, list[Rejected], pa.Tabl
     return chunk.table.num_rows, rejects, table
 
 
-def _with_predictions(sentences: pa.Table, texts: list[str], model) -> tuple[pa.Table, dict[str, np.ndarray]]:
+def _with_predictions(sentences: pa.Table, texts: list[str], model
+                      ) -> tuple[pa.Table, dict[str, np.ndarray], int]:
     """The sentences with each dimension's label and class probabilities (predicted from ``texts``,
-    their text column as Python strings); also the label indices."""
-    proba = model.predict_proba(texts)
+    their text column as Python strings); also the label indices, and how many near-ties were
+    predicted again in float32."""
+    proba, rechecked = model.predict_proba_rechecked(texts)
     best = {}
     for dim, names in model.labels.items():
         p = proba[dim].astype(np.float32)
@@ -482,7 +482,7 @@ def _with_predictions(sentences: pa.Table, texts: list[str], model) -> tuple[pa.
         sentences = sentences.append_column(dim, pa.array(names, pa.string()).take(pa.array(best[dim])))
         for c, name in enumerate(names):
             sentences = sentences.append_column(f"{dim}_p_{name}", pa.array(p[:, c]))
-    return sentences, best
+    return sentences, best, rechecked
 
 
 def _article_sums(sentences: pa.Table, labels: dict[str, list[str]], best: dict[str, np.ndarray],

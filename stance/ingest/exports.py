@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from stance.records import Record, Rejected
+from stance.ingest.records import Record, Rejected
 
 END = "End of Document"
 _HEADER = re.compile(r"^(Copyright|Section|Length|Byline|Dateline|Highlight|Language|Publication-Type)\b[: ]",

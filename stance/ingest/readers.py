@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stance.errors import StanceError
-from stance.exports import (docx_paragraphs, factiva_articles, looks_like_factiva, looks_like_nexis,
+from stance.ingest.exports import (docx_paragraphs, factiva_articles, looks_like_factiva, looks_like_nexis,
                             nexis_articles)
-from stance.pages import HTML_SUFFIXES, WARC_SUFFIXES, RawPage, page_record, warc_pages
-from stance.records import Record, Rejected, has_surrogates, id_from_path
+from stance.ingest.pages import HTML_SUFFIXES, WARC_SUFFIXES, RawPage, page_record, warc_pages
+from stance.ingest.records import Record, Rejected, has_surrogates, id_from_path
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")

@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from stance.studio.predictions import prediction
-from stance.experiments.runs import Run, load_run
+from stance.model.runs import Run, load_run
 from stance.progress import stderr
 from stance.studio import ML_BACKEND_PORT
 

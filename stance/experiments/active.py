@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from stance.errors import StanceError
+from stance.labels import STRATEGIES
 
-STRATEGIES = ("uncertain", "diverse", "random")
 #: Replay defaults: small steps show the difference between strategies on a few hundred labels.
 SEED_SIZE, BATCH, ROUNDS, REPEATS = 10, 5, 16, 10
 
@@ -49,8 +49,8 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
     from stance.experiments.pipeline import build_pipeline
     from stance.experiments.runner import select_dimensions
     from stance.labels.dataset import read_labelled
-    from stance.experiments.runs import aligned_proba
-    from stance.labels.select import select_diverse, uncertainty
+    from stance.model.stance_model import aligned_proba
+    from stance.labels.select import NEEDS_MODEL, STRATEGY
     from stance.progress import progress_bar
     from stance.schema import load_schema
 
@@ -103,14 +103,9 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
                     rest = np.setdiff1d(pool, chosen)
                     texts = [labelled.texts[i] for i in rest]
                     groups = [labelled.article_ids[i] for i in rest]
-                    if strategy == "random":
-                        picked = rng.choice(len(rest), size=batch, replace=False)
-                    elif strategy == "diverse":
-                        picked = select_diverse(texts, groups, batch, seed=seed + r)
-                    else:
-                        proba = {dim: aligned_proba(m, labelled.texts[rest], len(schema.dimension(dim).names))
-                                 for dim, m in models.items() if m is not None}
-                        picked = select_diverse(texts, groups, batch, seed=seed + r, scores=uncertainty(proba))
+                    proba = ({dim: aligned_proba(m, labelled.texts[rest], len(schema.dimension(dim).names))
+                              for dim, m in models.items() if m is not None} if strategy in NEEDS_MODEL else None)
+                    picked = STRATEGY[strategy](texts, groups, batch, seed=seed + 1000 * r + k, proba=proba)
                     chosen.extend(int(rest[i]) for i in picked)
     simulation = Simulation(
         Path(out) if out else Path("artifacts/simulations") / f"{config['name']}", sizes,

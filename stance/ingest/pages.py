@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from stance.errors import StanceError
-from stance.records import Record, Rejected
+from stance.ingest.records import Record, Rejected
 
 HTML_SUFFIXES = (".html", ".htm")
 WARC_SUFFIXES = (".warc", ".warc.gz")

@@ -75,6 +75,10 @@ class PortableModel:
             out[dim] = aligned
         return out
 
+    def predict_proba_rechecked(self, sentences) -> tuple[dict[str, np.ndarray], int]:
+        """:meth:`predict_proba` as a ``StanceModel`` gives it to scoring: no encoders, so no near-ties."""
+        return self.predict_proba(sentences), 0
+
     def predict(self, sentences) -> dict[str, list[str]]:
         return {dim: [self.labels[dim][i] for i in proba.argmax(axis=1)]
                 for dim, proba in self.predict_proba(sentences).items()}

@@ -34,7 +34,7 @@ from scipy import stats
 from stance import quantify
 from stance.errors import StanceError
 from stance.progress import progress_bar
-from stance.scores import check_fields, group_keys, open_scores, read_design
+from stance.findings.scores import check_fields, group_keys, open_scores, read_design
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
 #: Fewer audit labels in a group than this and its interval says little: the row is flagged.
@@ -370,7 +370,7 @@ def run_references(run_ref, labels: dict[str, list[str]], seed: int = 0
     """Per dimension, the run's cross-validated probabilities and true labels (what it knows of its
     errors), and how far each share estimator was off under shift (kept in the run's metrics by
     ``experiments run``; measured here for runs made before)."""
-    from stance.experiments.runs import load_run
+    from stance.model.runs import load_run
     run = load_run(run_ref, with_model=False)
     if run.labels != labels:
         raise StanceError(f"{run.path}: the run's labels differ from those of the scores; pass the run that "
