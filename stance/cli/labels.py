@@ -9,7 +9,7 @@ import typer
 from stance.cli._app import ApiKeyOption, DataDirOption, RunsOption, UrlOption, labels_app, run_path
 from stance.errors import StanceError
 from stance.experiments.active import BATCH, REPEATS, ROUNDS, SEED_SIZE
-from stance.labels import SELECTIONS, UNCERTAINTY_METHODS
+from stance.labels import SELECTIONS, STRATEGIES, UNCERTAINTY_METHODS
 from stance.progress import stderr
 from stance.studio import DEFAULT_DATA_DIR
 
@@ -104,7 +104,7 @@ def simulate_command(
     data: Annotated[Path, typer.Option("--data", "-d", help="A labelled dataset (its labels play the annotators).")],
     config: Annotated[Path, typer.Option("--config", "-c", help="Experiment config to train each round.")],
     strategy: Annotated[Optional[list[str]], typer.Option(
-        help="uncertain, diverse or random; repeat to compare (default: all three).")] = None,
+        help=f"{', '.join(STRATEGIES)}: as `labels push --select` picks; repeat to compare (default: all).")] = None,
     seed_size: Annotated[int, typer.Option(help="Random labels to start from.")] = SEED_SIZE,
     batch: Annotated[int, typer.Option(help="Labels added per round.")] = BATCH,
     rounds: Annotated[int, typer.Option(help="Rounds of labelling.")] = ROUNDS,
