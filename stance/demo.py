@@ -54,6 +54,7 @@ class DemoResult:
     project: str = PROJECT
 
     def summary(self) -> str:
+        from stance.findings.estimate import companion
         lines = [
             "stance demo: the whole loop on 30 synthetic articles",
             f"  corpus       {self.corpus.out}  ({self.corpus.counts.sentences} sentences)",
@@ -71,7 +72,8 @@ class DemoResult:
             f"  audit        {AUDIT_SIZE} random scored sentences, equal per source, in "
             f"{self.studio_url}/projects/{self.audit_project_id}  ({self.audit_created} new tasks; labels in "
             f"{self.workdir / 'audit-labels'})",
-            f"  estimates    {self.estimates}  (shares per source with 95% intervals, model + audit)",
+            f"  estimates    {self.estimates}  (shares per source with 95% intervals, model + audit; "
+            f"outlet against outlet in {companion(self.estimates, 'differences').name})",
             f"  report       {self.report}",
             "",
             "next steps:",
@@ -130,7 +132,7 @@ def run_demo(workdir: str | Path = DEFAULT_WORKDIR, *, data_dir: str | Path = DE
     annotate_from_gold(studio, audited.project_id, demo_dir() / "gold.jsonl", schema, progress=progress)
     pull(studio, audit_project, workdir / "audit-labels", schema=schema, progress=progress)
     estimates = workdir / "estimates.csv"
-    estimate(scores, estimates, by=["source"], audit=workdir / "audit-labels")
+    estimate(scores, estimates, compare="source", audit=workdir / "audit-labels")  # + estimates.differences.csv
     written = report(scores, workdir / "report.html", estimates=estimates, audit=workdir / "audit-labels")
     return DemoResult(workdir, corpus, info.url, info.credentials_file, pushed.project_id, pushed.created, added,
                       result.path, result.reused, result.metrics, scores, audited.project_id, audited.created,

@@ -26,6 +26,8 @@ def test_demo_runs_the_loop_and_is_idempotent(studio_server, studio, tmp_path):
     assert (estimates.groupby(["dimension", "class"]).n_audit.sum() == AUDIT_SIZE).all()
     assert estimates.method.str.contains("stratified random audit by source").all()
     assert ((estimates.low <= estimates.estimate) & (estimates.estimate <= estimates.high)).all()
+    differences = pd.read_csv(first.estimates.with_name("estimates.differences.csv"))   # outlet against outlet
+    assert len(differences) == 6 * len(estimates) // 4 and differences.method.str.startswith("audit").all()
     page = first.report.read_text()
     first_row = estimates.iloc[0]
     assert f"Audit: {AUDIT_SIZE} randomly drawn" in page and f"{first_row.low:.1%} to {first_row.high:.1%}" in page
