@@ -1,0 +1,60 @@
+"""Which config pays for the first labels: `embeddings` (frozen MiniLM), `finetuned` (two epochs) and
+`fewshot` (eight epochs), trained on a few hundred random BASIL sentences and scored on held-out events.
+
+    python benchmarks/fewshot.py [--sizes 100,300] [--draws 2] [--configs embeddings,finetuned,fewshot]
+
+BASIL's sentences (tone = bias polarity; ../shared/basil) are split by event in half at random;
+each draw takes `size` random sentences of the training half. Prints macro-F1 on the held-out half
+per config, size and draw, the mean per config and size, and seconds per fit (two cores here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stance.experiments.config import load_config
+from stance.experiments.metrics import macro_f1
+from stance.experiments.pipeline import build_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+BASIL = ROOT.parent / "shared" / "basil" / "sentences.jsonl"
+TONE = {"positive": 0, "negative": 1, "none": 2}   # conciliatory, adversarial, neutral
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,300")
+    parser.add_argument("--draws", type=int, default=2)
+    parser.add_argument("--configs", default="embeddings,finetuned,fewshot")
+    args = parser.parse_args()
+    rows = [r for r in map(json.loads, BASIL.open()) if r.get("bias_polarity") in TONE and r.get("text")]
+    texts = np.array([r["text"] for r in rows])
+    y = np.array([TONE[r["bias_polarity"]] for r in rows])
+    events = np.array([r["event"] for r in rows])
+    rng = np.random.default_rng(0)
+    unique = np.unique(events)
+    test = np.isin(events, rng.choice(unique, len(unique) // 2, replace=False))
+    pool = np.flatnonzero(~test)
+    results: dict[tuple[str, int], list[float]] = {}
+    for size in map(int, args.sizes.split(",")):
+        for draw in range(args.draws):
+            train = np.random.default_rng(100 + draw).choice(pool, size, replace=False)
+            for name in args.configs.split(","):
+                started = time.perf_counter()
+                model = build_pipeline(load_config(ROOT / "experiments" / f"{name}.toml")).fit(texts[train], y[train])
+                f1 = macro_f1(y[test], model.predict(texts[test]))
+                results.setdefault((name, size), []).append(f1)
+                print(f"{size:>5} labels, draw {draw}: {name:<11} macro-F1 {f1:.3f} "
+                      f"({time.perf_counter() - started:.0f} s to fit)", flush=True)
+    print("\nmean macro-F1 on held-out events:")
+    for (name, size), values in results.items():
+        print(f"  {name:<11} {size:>5} labels  {np.mean(values):.3f}  ({', '.join(f'{v:.3f}' for v in values)})")
+
+
+if __name__ == "__main__":
+    main()
