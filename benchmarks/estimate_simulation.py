@@ -1,6 +1,7 @@
 """How well `stance estimate` measures shares: a simulation on two labelled sets.
 
     python benchmarks/estimate_simulation.py [--repeats 20] [--outlets 20] [--per-outlet 300] [--audit 40]
+        [--config experiments/default.toml] [--only simulation|shift]
 
 1. **news-like** (ours, synthetic: `newslike.labelled_sentence`, tone, 45% of labels
    redrawn at random), 8,000 sentences: the default model reaches a macro-F1 of about
@@ -74,10 +75,14 @@ def basil(path: Path = BASIL):
     return texts, y, events, sources, articles, CLASSES
 
 
-def train(texts, y, events, seed: int, sources=None, articles=None):
-    """The default config's pipeline, its grouped CV probabilities (the run's reference, with folds,
-    articles and sources as a run keeps them) and the final fit."""
-    config = load_config(Path(__file__).resolve().parents[1] / "experiments" / "default.toml")
+CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "default.toml"
+
+
+def train(texts, y, events, seed: int, config_path: Path = CONFIG, sources=None, articles=None):
+    """The config's pipeline (``--config``, default ``experiments/default.toml``), its grouped CV
+    probabilities (the run's reference, with folds, articles and sources as a run keeps them) and
+    the final fit."""
+    config = load_config(config_path)
     proba = np.zeros((len(y), len(CLASSES)))
     folds = np.zeros(len(y), dtype=np.int64)
     for fold, (tr, te) in enumerate(StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(texts, y, events)):
@@ -127,7 +132,7 @@ def real_shift(data, args) -> None:
     started = time.perf_counter()
     for label, train_outlets, target in designs:
         train_rows = np.isin(sources, train_outlets)
-        reference, model = train(texts[train_rows], y[train_rows], events[train_rows], args.seed,
+        reference, model = train(texts[train_rows], y[train_rows], events[train_rows], args.seed, args.config,
                                  sources=sources[train_rows], articles=article_ids[train_rows])
         evidence = quantify.measure(reference, seed=args.seed)
         target_rows = np.flatnonzero(sources == target)
@@ -197,7 +202,7 @@ def simulate(name: str, data, args) -> None:
     train_events = rng.choice(unique_events, len(unique_events) // 2, replace=False)
     in_train = np.isin(events, train_events)
     started = time.perf_counter()
-    reference, model = train(texts[in_train], y[in_train], events[in_train], args.seed)
+    reference, model = train(texts[in_train], y[in_train], events[in_train], args.seed, args.config)
     pool_proba = model.predict_proba(texts[~in_train])
     pool_y = y[~in_train]
     from sklearn.metrics import f1_score
@@ -288,6 +293,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--events-per-group", type=int, default=10)
     parser.add_argument("--only", choices=["simulation", "shift"], help="run one part")
+    parser.add_argument("--config", type=Path, default=CONFIG, help="the experiment config to train")
     args = parser.parse_args()
     if args.only != "simulation":
         if BASIL.is_file():
