@@ -394,3 +394,37 @@ def test_articles_that_share_an_id_are_scored_once_and_the_later_ones_rejected(d
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
     assert sorted(r["origin"].rsplit("/", 1)[1] for r in rejects) == ["b.jsonl:1", "b.jsonl:3", "c.jsonl:2"]
     assert all("already" in r["reason"] and r["field"] == "id" for r in rejects)
+
+
+@pytest.mark.parametrize("cut_at", [1, 3])
+def test_taking_out_repeated_ids_resumes_if_cut_off(default_run, tmp_path, monkeypatch, cut_at):
+    """An article id given again in a later part is taken out of that part before the merge. Cut off
+    between its files (after the sentences moved, before the counts did), a resume gives the
+    uninterrupted output, the repeat rejected once."""
+    from stance.scoring import batch
+    demo = [json.loads(line) for line in DEMO.read_text().splitlines()]
+    articles = tmp_path / "a.jsonl"
+    rows = demo + [{**a, "text": a["text"] + " Said again."} for a in demo[:5]]   # ids 1-5 twice, in a later part
+    articles.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    whole = tmp_path / "whole"
+    score([articles], default_run, whole, workers=1, chunk_size=10)
+    replace, moved = os.replace, []
+
+    def cut(source, target):
+        if Path(source).name.startswith(".drop-"):
+            moved.append(target)
+            if len(moved) == cut_at:
+                raise KeyboardInterrupt
+        replace(source, target)
+
+    monkeypatch.setattr(batch.os, "replace", cut)
+    cut_off = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        score([articles], default_run, cut_off, workers=1, chunk_size=10)
+    monkeypatch.setattr(batch.os, "replace", replace)
+    score([articles], default_run, cut_off, workers=1, chunk_size=10, resume=True)
+    _assert_same_output(whole, cut_off)
+    counts = json.loads((cut_off / "manifest.json").read_text())["counts"]
+    assert counts == json.loads((whole / "manifest.json").read_text())["counts"] and counts["rejected"] == 5
+    rejects = (cut_off / "rejects.jsonl").read_text().splitlines()
+    assert len(rejects) == 5 and all("was already scored" in line for line in rejects)

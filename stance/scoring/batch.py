@@ -528,6 +528,7 @@ def _reject_repeated_ids(parts: Path, format: str) -> None:
     and rejected with the reason. Parts of pre-split sentence tables are left alone: there the unit is
     the sentence (repeated sentence ids were rejected as the table was read), and an article's
     sentences may lie anywhere in the table. Runs when every part is done, before the merge."""
+    _finish_drops(parts)  # a resume after a kill mid-drop
     seen: set[str] = set()
     for done_path in sorted(parts.glob("done-*.json")):
         index = int(done_path.stem.split("-")[1])
@@ -543,34 +544,54 @@ def _reject_repeated_ids(parts: Path, format: str) -> None:
             seen.add(article_id)
         if repeated:
             _drop_runs(parts, index, sums, repeated, format, done)
-            done_path.write_text(json.dumps(done), encoding="utf-8")
 
 
 def _drop_runs(parts: Path, index: int, sums: pa.Table, runs: list[int], format: str, done: dict) -> None:
+    """Take the articles at ``runs`` out of part ``index``. Its four files (sentences, article sums,
+    rejects, counts) are written beside the part first, then a list of the moves, then moved: a
+    kill at any point leaves the part as it was or a list that :func:`_finish_drops` completes."""
     sizes = sums.column("sentences").to_numpy()
     ends = np.cumsum(sizes)
     keep_rows = np.ones(int(ends[-1]), dtype=bool)
     for run in runs:
         keep_rows[ends[run] - sizes[run]:ends[run]] = False
+    staged = {name: f".drop-{index:06d}-{name}" for name in (f"sentences-{index:06d}.{format}",
+                                                            f"articles-{index:06d}.parquet",
+                                                            f"rejects-{index:06d}.jsonl", f"done-{index:06d}.json")}
+    sentences, articles, rejects, counts = (parts / name for name in staged.values())
     path = parts / f"sentences-{index:06d}.{format}"
     if format == "parquet":
-        table = pq.read_table(path).filter(pa.array(keep_rows))
-        _write_atomic(path, lambda p: pq.write_table(table, p))
+        pq.write_table(pq.read_table(path).filter(pa.array(keep_rows)), sentences)
     else:
-        _write_atomic(path, lambda p: _filter_lines(path, p, keep_rows, header=format == "csv" and index == 0,
-                                                    csv_rows=format == "csv"))
+        _filter_lines(path, sentences, keep_rows, header=format == "csv" and index == 0, csv_rows=format == "csv")
     kept = np.ones(sums.num_rows, dtype=bool)
     kept[runs] = False
-    _write_atomic(parts / f"articles-{index:06d}.parquet", lambda p: pq.write_table(sums.filter(pa.array(kept)), p))
+    pq.write_table(sums.filter(pa.array(kept)), articles)
     records = sums.take(pa.array(runs)).select(["article_id", "origin", *CARRIED]).to_pylist()
-    with open(parts / f"rejects-{index:06d}.jsonl", "a", encoding="utf-8") as fh:
+    shutil.copyfile(parts / f"rejects-{index:06d}.jsonl", rejects)
+    with open(rejects, "a", encoding="utf-8") as fh:
         for record in records:
             fh.write(reject_line(Rejected(record["origin"], f"article id {record['article_id']!r} was already "
                                                             "scored from an earlier input; ids must be unique, "
                                                             "the first is scored", field="id", raw=record)))
-    done["rejected"] += len(runs)
-    done["scored"] -= len(runs)
-    done["sentences"] -= int(sizes[runs].sum())
+    done = {**done, "rejected": done["rejected"] + len(runs), "scored": done["scored"] - len(runs),
+            "sentences": done["sentences"] - int(sizes[runs].sum())}
+    counts.write_text(json.dumps(done), encoding="utf-8")
+    moves = parts / f".drop-{index:06d}.moves"
+    _write_atomic(moves, lambda p: Path(p).write_text(json.dumps(staged), encoding="utf-8"))
+    _finish_drops(parts)
+
+
+def _finish_drops(parts: Path) -> None:
+    """Complete the drops whose files were all written (their list of moves exists), and forget those
+    cut off before (their staged files go; the drop is worked out again from the part as it was)."""
+    for moves in sorted(parts.glob(".drop-*.moves")):
+        for final, staged in json.loads(moves.read_text(encoding="utf-8")).items():
+            if (parts / staged).exists():
+                os.replace(parts / staged, parts / final)
+        moves.unlink()
+    for stale in parts.glob(".drop-*"):
+        stale.unlink()
 
 
 def _filter_lines(source: Path, target, keep_rows: np.ndarray, header: bool, csv_rows: bool) -> None:
