@@ -68,11 +68,11 @@ def basil_sentences(limit: int | None = None) -> tuple[list[str], list[str], lis
 def shared_features(work: Path) -> None:
     import random
 
-    from stance.experiments.pipeline import build_pipeline
-    from stance.model.stance_model import StanceModel
     from stance.experiments import load_run
     from stance.experiments.config import load_config
+    from stance.experiments.pipeline import build_pipeline
     from stance.labels.dataset import read_labelled
+    from stance.model.stance_model import StanceModel
     from stance.schema import load_schema
     run = trained_run(work, "default")
     shared = load_run(run.path).model
@@ -134,8 +134,8 @@ def onnx_against_torch(work: Path) -> None:
 def shipped_agreement(texts: list[str], labels: list[str], half: int, backend: str) -> float:
     """How often the shipped embeddings pipeline labels the same on ``backend`` as with torch encoding."""
     from stance.experiments.config import load_config
-    from stance.model.embeddings import use_backend
     from stance.experiments.pipeline import build_pipeline
+    from stance.model.embeddings import use_backend
     pipeline = build_pipeline(load_config(ROOT / "experiments" / "embeddings.toml"))
     pipeline.fit(np.array(texts[:half], dtype=object), labels[:half])
     test = np.array(texts[half:], dtype=object)
@@ -172,9 +172,9 @@ def static_end_to_end(work: Path) -> None:
 def transformer_end_to_end(work: Path) -> None:
     import pyarrow.parquet as pq
 
-    from stance.ingest.corpus import build_corpus
     from stance.encoders import DEFAULT_MODEL, locate
     from stance.encoders.onnx import onnx_encoder
+    from stance.ingest.corpus import build_corpus
     os.environ["STANCE_CACHE_DIR"] = str(work / "cache")
     run = trained_run(work, "embeddings", sentences=2_000)
     articles = BASIL / "articles.jsonl"  # real news: few sentences repeat

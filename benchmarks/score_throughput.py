@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).parent))
 from newslike import default_run, write_jsonl  # noqa: E402
 
-from stance.ingest.corpus import build_corpus  # noqa: E402
 from stance.experiments import load_run  # noqa: E402
+from stance.ingest.corpus import build_corpus  # noqa: E402
 
 
 def _pss(process: psutil.Process) -> int:

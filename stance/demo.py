@@ -100,12 +100,12 @@ def run_demo(workdir: str | Path = DEFAULT_WORKDIR, *, data_dir: str | Path = DE
     ``port`` defaults to 8080, or a free port if 8080 is taken; ``new_run=True``
     trains a new model run even if an identical one exists.
     """
+    from stance.experiments import run as run_experiment
     from stance.findings.audit import audit_push
     from stance.findings.estimate import estimate
-    from stance.experiments import run as run_experiment
+    from stance.findings.report import report
     from stance.labels.pull import pull
     from stance.labels.push import push
-    from stance.findings.report import report
     from stance.studio import server
     from stance.studio.client import connect
 

@@ -207,10 +207,6 @@ class Reference:
                    column(f"{dim}_fold"), column("article_id"),
                    rows["source"].to_numpy(dtype=object) if "source" in rows else None)
 
-    def subset(self, rows: np.ndarray) -> "Reference":
-        pick = (lambda a: None if a is None else a[rows])
-        return Reference(self.proba[rows], self.y[rows], pick(self.folds), pick(self.articles), pick(self.sources))
-
 
 class Quantifier:
     """A share estimator without an audit (QuaPy's shape): ``fit`` on the run's cross-validated
@@ -506,7 +502,6 @@ class GroupEstimates:
     sampling_low: np.ndarray | None = None
     sampling_high: np.ndarray | None = None
     draws: list[np.ndarray] = field(default_factory=list)  # each group's bootstrap replicates, (B, K)
-    margins: np.ndarray | None = None  # (groups, K) the measured error added to each interval
     cells: list = field(default_factory=list)  # each group's checks (evidence cells), None for all
 
 
@@ -576,12 +571,11 @@ def estimate_groups(proba: np.ndarray, groups: np.ndarray, articles: np.ndarray,
     if thin.any():
         low[thin], high[thin] = _few_articles(point[thin], low[thin], high[thin], sizes[thin], level)
     sampling_low, sampling_high = low.copy(), high.copy()
-    margin = None
     if evidence is not None:
         margin = np.array([evidence.margin(methods[g], level, cells[g]) for g in range(n_groups)]).reshape(point.shape)
         low = np.clip(point - np.maximum(point - low, margin), 0.0, 1.0)
         high = np.clip(point + np.maximum(high - point, margin), 0.0, 1.0)
-    return GroupEstimates(point, low, high, methods, sampling_low, sampling_high, kept, margin, cells)
+    return GroupEstimates(point, low, high, methods, sampling_low, sampling_high, kept, cells)
 
 
 @dataclass
@@ -600,9 +594,7 @@ def difference(estimates: GroupEstimates, a: int, b: int, evidence: Evidence | N
     their bootstrap replicates are independent and their differences are replicates of the
     difference; the error the checks measured on such differences is added in quadrature. The
     p-value is the normal one for that total spread."""
-    from scipy import stats
-
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = normal_quantile(level)
     d = estimates.estimate[a] - estimates.estimate[b]
     draws = estimates.draws[a] - estimates.draws[b]
     alpha = (1 - level) / 2

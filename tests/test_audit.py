@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stance.findings.audit import DESIGN_FILE, allocate, audit_push, draw, draw_audit
 from stance.errors import StanceError
+from stance.findings.audit import DESIGN_FILE, allocate, audit_push, draw, draw_audit
 
 
 def test_allocation_by_hand():

@@ -7,8 +7,8 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from stance.ingest.corpus import build_corpus
 from stance.errors import StanceError
+from stance.ingest.corpus import build_corpus
 from stance.ingest.readers import FieldMap
 
 

@@ -250,9 +250,9 @@ def test_held_out_sentences_are_predicted_as_scoring_runs_the_encoders(tmp_path,
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
+    from stance.experiments.runner import _as_scored
     from stance.model.embeddings import SentenceEmbedder
     from stance.model.finetune import FinetunedEncoder
-    from stance.experiments.runner import _as_scored
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     texts = [f"{s} ({i})" for i, s in enumerate(DEMO_SENTENCES * 20)]
     y = [0, 1, 2, 1] * 20

@@ -14,8 +14,8 @@ import pytest
 from conftest import gold_audit
 
 from stance import quantify
-from stance.findings.audit import draw_audit
 from stance.errors import StanceError
+from stance.findings.audit import draw_audit
 from stance.findings.estimate import COLUMNS, companion, compare, estimate, estimation, read_estimates, trends
 from stance.resources import demo_dir
 

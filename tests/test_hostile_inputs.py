@@ -10,12 +10,12 @@ import zipfile
 from io import BytesIO
 
 import pyarrow.parquet as pq
+from synthetic_pages import news_page
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from stance.ingest.corpus import build_corpus
 from stance.ingest.readers import MAX_RECORD_BYTES
-from synthetic_pages import news_page
 
 GOOD = "Officials in Beijing and Washington spoke on Friday. Both sides said the talks were frank."
 

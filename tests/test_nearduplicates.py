@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from stance.ingest.corpus import build_corpus
 from stance.errors import StanceError
+from stance.ingest.corpus import build_corpus
 from stance.ingest.nearduplicates import THRESHOLD, NearDuplicates, signatures
 
 WORDS = ("talks trade envoy summit tariff minister ministry statement sanctions cooperation dialogue "
@@ -189,6 +189,7 @@ def test_wire_copies_stay_on_one_side_of_the_folds(tmp_path):
 @pytest.mark.parametrize("threshold", [0.2, 0.3, 0.5, 0.6, 0.8, 0.95])
 def test_bands_are_the_ones_datasketch_chooses(threshold):
     from datasketch import MinHashLSH
+
     from stance.ingest.nearduplicates import NUM_PERM, bands
     reference = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
     assert bands(threshold) == (reference.b, reference.r)

@@ -12,8 +12,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import FeatureUnion
 
 from stance.model import portable
-from stance.model.runs import load_run
-from stance.model.runs import RunError
+from stance.model.runs import RunError, load_run
 from stance.model.stance_model import StanceModel
 from stance.resources import demo_dir
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from stance.model.recheck import margins, near_ties, threshold
 from stance.experiments.runner import _rechecked
+from stance.model.recheck import margins, near_ties, threshold
 
 
 def test_margins_are_the_best_probability_less_the_runner_up():

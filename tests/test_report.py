@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from stance.errors import StanceError
-from stance.findings.report import _period, _sentence_shares, report
 from stance.findings.estimate import compare
+from stance.findings.report import _period, _sentence_shares, report
 from stance.resources import demo_dir
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

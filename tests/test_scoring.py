@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stance.ingest.corpus import build_corpus
 from stance.errors import StanceError
+from stance.ingest.corpus import build_corpus
 from stance.resources import demo_dir
 from stance.scoring.batch import score
 

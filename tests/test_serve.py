@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from stance.model.runs import load_run
 from stance.labels.push import push
+from stance.model.runs import load_run
 from stance.resources import demo_dir
 from stance.scoring.serve import Backend, backend_credentials, connect_project, make_server
 

@@ -44,8 +44,8 @@ def push(
     sentences that mention a term. `--select uncertain --model latest --n 100` sends
     the sentences the run is least sure of, with its predictions as pre-annotations.
     """
-    from stance.model.runs import load_run
     from stance.labels.push import push as push_sentences
+    from stance.model.runs import load_run
     from stance.studio.client import connect
     run = load_run(run_path(model, runs)) if model else None
     studio = connect(url, api_key, data_dir=data_dir)
@@ -91,8 +91,8 @@ def predict_command(
 
     Tasks that have this run's predictions are skipped; the project shows this run's.
     """
-    from stance.model.runs import load_run
     from stance.labels.predict import predict
+    from stance.model.runs import load_run
     from stance.studio.client import connect
     run = load_run(run_path(model, runs))
     studio = connect(url, api_key, data_dir=data_dir)

@@ -49,8 +49,8 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
     from stance.experiments.pipeline import build_pipeline
     from stance.experiments.runner import select_dimensions
     from stance.labels.dataset import read_labelled
-    from stance.model.stance_model import aligned_proba
     from stance.labels.select import NEEDS_MODEL, STRATEGY
+    from stance.model.stance_model import aligned_proba
     from stance.progress import progress_bar
     from stance.schema import load_schema
 

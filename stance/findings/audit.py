@@ -199,25 +199,27 @@ def plan(scores: str | Path, width: float, *, by: list[str] | None = None, level
     labels = opened.labels
     references, _ = run_references(model or opened.run_path, labels)
     explained = {dim: reference.squared_correlations() for dim, reference in references.items()}
-    frame = opened.sentences([*by, *(f"{dim}_p_{name}" for dim, names in labels.items() for name in names)])
+    columns = [f"{dim}_p_{name}" for dim, names in labels.items() for name in names]
+    frame = opened.sentences([*by, *columns])
     keys = group_keys(frame, by)
     fields = list(keys.columns)
     codes = keys.groupby(fields, sort=True).ngroup().to_numpy() if fields else np.zeros(len(frame), dtype=np.int64)
+    shares = frame[columns].groupby(codes).mean()       # the model's mean probability per group: one pass
+    sizes = np.bincount(codes)
+    first = keys.assign(_g=codes).drop_duplicates("_g").set_index("_g")
     groups = []
-    for g in range(int(codes.max()) + 1):
-        members = codes == g
-        size = int(members.sum())
-        key = {f: str(keys.loc[members, f].iloc[0]) for f in fields}
+    for g in range(len(sizes)):
         with_model, alone, widest = 0, 0, ""
         for dim, names in labels.items():
             for c, name in enumerate(names):
-                share = float(frame.loc[members, f"{dim}_p_{name}"].mean())
+                share = float(shares.at[g, f"{dim}_p_{name}"])
                 variance = share * (1 - share)
-                needed = quantify.audit_size(variance * (1 - explained[dim][c]), width, size, level)
+                needed = quantify.audit_size(variance * (1 - explained[dim][c]), width, int(sizes[g]), level)
                 if needed > with_model:
                     with_model, widest = needed, f"{dim}: {name}"
-                alone = max(alone, quantify.audit_size(variance, width, size, level))
-        groups.append({"key": key, "sentences": size, "with_model": with_model, "alone": alone, "widest": widest})
+                alone = max(alone, quantify.audit_size(variance, width, int(sizes[g]), level))
+        groups.append({"key": {f: str(first.at[g, f]) for f in fields}, "sentences": int(sizes[g]),
+                       "with_model": with_model, "alone": alone, "widest": widest})
     return AuditSize(opened.path, width, level, by, groups)
 
 

@@ -24,6 +24,7 @@ One row per group x dimension x class: the ``by`` fields, ``period``, ``dimensio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,8 @@ from scipy import stats
 
 from stance import quantify
 from stance.errors import StanceError
-from stance.progress import progress_bar
 from stance.findings.scores import check_fields, group_keys, open_scores, read_design
+from stance.progress import progress_bar
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
 #: Fewer audit labels in a group than this and its interval says little: the row is flagged.
@@ -155,7 +156,7 @@ def estimation(scores: str | Path, *, by: list[str] | None = None, period: str |
         for dim, names in labels.items():
             proba = frame[[f"{dim}_p_{name}" for name in names]].to_numpy(dtype=np.float64)
             found.dimensions[dim] = Dimension(
-                proba, quantify.estimate_groups(proba, grouping, articles, references[dim], method, level=level,
+                proba, grouping, quantify.estimate_groups(proba, grouping, articles, references[dim], method, level=level,
                                                 replicates=replicates, seed=seed, evidence=evidence[dim],
                                                 min_articles=min_articles),
                 evidence[dim], references[dim].macro_f1() < quantify.WEAK_MODEL_F1)
@@ -168,9 +169,18 @@ class Dimension:
     """One dimension's model-only estimates per group, and what they came from."""
 
     proba: np.ndarray
+    grouping: np.ndarray
     model_only: quantify.GroupEstimates
     evidence: quantify.Evidence
     weak: bool
+
+    @cached_property
+    def totals(self) -> np.ndarray:
+        """(groups, K) the sum of each class's probability over each group's sentences (what PPI++
+        starts from), one pass over the sentences for all groups."""
+        groups = len(self.model_only.estimate)
+        return np.stack([np.bincount(self.grouping, weights=self.proba[:, c], minlength=groups)
+                         for c in range(self.proba.shape[1])], axis=1)
 
 
 class Estimation:
@@ -202,8 +212,7 @@ class Estimation:
                    "flag": ",".join(thin + (["weak_model"] if d.weak else []))}
             audited = None
             if self.audit_rows is not None:
-                f_total = d.proba[self.grouping == g, c].sum()
-                update, audited = self.audit_rows.cell(dim, g, c, f_total, d.proba[:, c], self.grouping,
+                update, audited = self.audit_rows.cell(dim, g, c, d.totals[g, c], d.proba[:, c], self.grouping,
                                                        self.level, row, thin)
                 row.update(update)
             self._cells[key] = (row, audited)

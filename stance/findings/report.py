@@ -22,12 +22,11 @@ from matplotlib.figure import Figure
 from stance import quantify
 from stance.errors import StanceError
 from stance.findings.estimate import (COLUMNS, MODEL_ONLY, MODEL_ONLY_ASSUMPTION, companion, estimation, join_audit,
-                             read_estimates, run_references)
+                                      read_estimates, run_references)
+from stance.findings.scores import FREQUENCY as _FREQUENCY, PERIODS, group_keys, open_scores
 from stance.plots import PALETTE, figure, img
-from stance.webpage import esc, page, table
-from stance.findings.scores import FREQUENCY as _FREQUENCY
-from stance.findings.scores import PERIODS, group_keys, open_scores
 from stance.scoring.batch import NET_SCORE
+from stance.webpage import esc, page, table
 
 #: The automatic time bucket is the finest in which the typical (median) bucket holds this many articles:
 #: with fewer, a share per bucket jumps between 0 and 1 with every article.

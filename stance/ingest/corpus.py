@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from zlib import crc32
@@ -28,15 +28,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stance import __version__
-from stance.ingest.dates import normalise_date
 from stance.errors import StanceError
+from stance.ingest.dates import normalise_date
 from stance.ingest.nearduplicates import MODES, NUM_PERM, THRESHOLD, NearDuplicates, signatures, text_keys
 from stance.ingest.pages import preload_extractor
-from stance.parallel import default_workers, ordered_map
-from stance.progress import progress_bar, stderr
 from stance.ingest.readers import INPUT_FORMATS, Chunk, FieldMap, Record, Rejected, find_inputs, read_chunks
 from stance.ingest.records import bounded, has_surrogates, printable
 from stance.ingest.splitter import SPLITTER_VERSION, split_with_text, without_captions
+from stance.parallel import default_workers, ordered_map
+from stance.progress import progress_bar, stderr
 
 MAX_ARTICLE_CHARS = 1_000_000
 MAX_SENTENCE_CHARS = 1_000
@@ -124,7 +124,7 @@ def to_article(record: Record, fields: FieldMap, max_chars: int = MAX_ARTICLE_CH
                                        f"{max_chars:,} (raise the limit to keep it)", field=text_field, raw=data)
     if has_surrogates(record.origin):
         return Rejected(record.origin, "the file name is not valid UTF-8", raw=data)
-    for name in dict.fromkeys(astuple(fields)):
+    for name in dict.fromkeys(vars(fields).values()):
         value = data.get(name) if name != fields.id or record.default_id is None else record.default_id
         if isinstance(value, str) and has_surrogates(value):
             return Rejected(record.origin, f"{name!r} holds text that is not valid Unicode (a lone surrogate)",

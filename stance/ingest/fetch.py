@@ -33,12 +33,12 @@ from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 from stance import __version__
-from stance.ingest.corpus import reject_line
 from stance.errors import StanceError
+from stance.ingest.corpus import reject_line
 from stance.ingest.pages import MAX_PAGE_BYTES, RawPage, page_record
-from stance.progress import progress_bar
 from stance.ingest.readers import read_records
 from stance.ingest.records import Rejected
+from stance.progress import progress_bar
 
 USER_AGENT = f"stance/{__version__} (news research corpus builder)"
 #: Fields of the URL list carried onto the article (the list knows the outlet and date best).

@@ -131,10 +131,10 @@ def warc_pages(path: Path, fh: BinaryIO) -> Iterator[RawPage | Rejected]:
         if len(data) > MAX_PAGE_BYTES:
             yield Rejected(origin, f"page over {MAX_PAGE_BYTES >> 20} MB as decoded: not an article", raw=url)
             continue
-        declared = record.http_headers.get_header("Content-Length") if record.http_headers else None
-        encoded = record.http_headers.get_header("Content-Encoding") or record.http_headers.get_header(
-            "Transfer-Encoding") if record.http_headers else None
-        if declared and declared.strip().isdigit() and not encoded and len(data) < int(declared):
+        headers = record.http_headers
+        declared = (headers.get_header("Content-Length") or "").strip() if headers else ""
+        encoded = headers and (headers.get_header("Content-Encoding") or headers.get_header("Transfer-Encoding"))
+        if declared.isdigit() and not encoded and len(data) < int(declared):
             yield Rejected(origin, f"WARC record holds {len(data):,} bytes of a page of {int(declared):,} (its HTTP "
                                    "Content-Length): cut short", raw=url)
             continue

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from stance.errors import StanceError
 from stance.ingest.exports import (docx_paragraphs, factiva_articles, looks_like_factiva, looks_like_nexis,
-                            nexis_articles)
+                                   nexis_articles)
 from stance.ingest.pages import HTML_SUFFIXES, WARC_SUFFIXES, RawPage, page_record, warc_pages
-from stance.ingest.records import Record, Rejected, has_surrogates, id_from_path
+from stance.ingest.records import REJECT_PREFIX, Record, Rejected, has_surrogates, id_from_path
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
@@ -267,7 +267,7 @@ def _bounded_lines(fh, path: Path) -> Iterator[bytes | Rejected]:
         if len(raw) <= MAX_RECORD_BYTES or raw.endswith(b"\n"):
             yield raw
             continue
-        total = len(raw)
+        total, prefix = len(raw), raw[:REJECT_PREFIX]
         while not raw.endswith(b"\n"):
             rest = fh.readline(1 << 20)
             if not rest:
@@ -275,7 +275,7 @@ def _bounded_lines(fh, path: Path) -> Iterator[bytes | Rejected]:
             total += len(rest)
             raw = rest
         yield Rejected(f"{path}:{lineno}", f"line of {total:,} bytes, over the {MAX_RECORD_BYTES:,} a record may "
-                                           "take (8 bytes per character of --max-chars)", raw=b"")
+                                           "take (8 bytes per character of --max-chars)", raw=prefix)
 
 
 def read_records(path: Path) -> Iterator[Record | Rejected]:
@@ -326,7 +326,7 @@ def _one_file(path: Path, root: Path | None, kind: str, input_format: str,
         yield from [paragraphs] if isinstance(paragraphs, Rejected) else nexis_articles(path, paragraphs)
         return
     try:
-        data = read_capped(path, MAX_FILE_BYTES)
+        data = _read_capped(path, MAX_FILE_BYTES)
     except OSError as exc:
         yield Rejected(str(path), f"cannot read file: {exc.strerror or exc}")
         return
@@ -356,7 +356,7 @@ def _one_file(path: Path, root: Path | None, kind: str, input_format: str,
         yield Record(str(path), {**row, "text": text}, default_id=default_id)
 
 
-def read_capped(path: Path, limit: int) -> bytes | None:
+def _read_capped(path: Path, limit: int) -> bytes | None:
     """A file's bytes, read once, or None when it holds more than ``limit`` (not read beyond that)."""
     with open(path, "rb") as fh:
         data = fh.read(limit + 1)

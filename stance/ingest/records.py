@@ -47,6 +47,8 @@ def printable(text: str) -> str:
 
 
 def has_surrogates(text: str) -> bool:
+    if text.isascii():  # constant time in CPython: most fields, on the hot path of every record
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -33,8 +33,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from stance.encoders import DEFAULT_MODEL, TRAINING_BACKEND, EncoderError, EncoderFiles, identity, locate, resolve_device, \
-    sentence_transformer
+from stance.encoders import (DEFAULT_MODEL, TRAINING_BACKEND, EncoderError, EncoderFiles, identity, locate,
+                             resolve_device, sentence_transformer)
 from stance.encoders.backends import batch_encoder
 from stance.encoders.cache import cache_location
 from stance.progress import progress_bar

@@ -77,8 +77,7 @@ def signature(manifest_bytes: bytes) -> str:
 
 def sign_run(path: Path, manifest_bytes: bytes) -> None:
     """Sign the run at ``path`` with this user's key: its manifest's ``manifest_bytes`` (those checked)."""
-    data = manifest_bytes
-    (Path(path) / SIGNATURE).write_text(signature(data) + "\n")
+    (Path(path) / SIGNATURE).write_text(signature(manifest_bytes) + "\n")
 
 
 def check_signature(path: Path, manifest: bytes, error=StanceError) -> None:

@@ -35,16 +35,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from stance import __version__, encoders
-from stance.ingest.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.encoders import BACKENDS, SCORING_BACKEND
 from stance.encoders.cache import uncached
 from stance.errors import StanceError
-from stance.model.runs import MODEL_FILE, load_run
+from stance.ingest.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.ingest.pages import preload_extractor
+from stance.ingest.readers import (CHUNK_RECORDS, INPUT_FORMATS, TRANSFORMER_CHUNK, Chunk, FieldMap, Rejected,
+                                   find_inputs, read_chunks)
+from stance.model.runs import MODEL_FILE, load_run
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar
-from stance.ingest.readers import (CHUNK_RECORDS, INPUT_FORMATS, TRANSFORMER_CHUNK, Chunk, FieldMap, Rejected, find_inputs,
-                            read_chunks)
 
 FORMATS = ("parquet", "jsonl", "csv")
 ENGINES = ("local", "dask")

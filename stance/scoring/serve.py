@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from stance.studio.predictions import prediction
 from stance.model.runs import Run, load_run
 from stance.progress import stderr
 from stance.studio import ML_BACKEND_PORT
+from stance.studio.predictions import prediction
 
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
 TRAIN_EVENTS = ("START_TRAINING", "TRAIN")
