@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 from stance.errors import StanceError
-from stance.findings.estimate import compare
+import stance.findings.estimate as estimate_module
+import stance.findings.report as report_module
+from stance.findings.estimate import compare, run_references
 from stance.findings.report import _period, _sentence_shares, report
 from stance.resources import demo_dir
 
@@ -26,8 +28,17 @@ def _images(page: str) -> int:
     return page.count("data:image/png;base64,")
 
 
-def test_by_source_lists_every_source_with_its_counts(demo_scores, tmp_path):
+def test_by_source_lists_every_source_with_its_counts(demo_scores, tmp_path, monkeypatch):
+    reads = []
+
+    def counted(*args, **kwargs):
+        reads.append(args)
+        return run_references(*args, **kwargs)
+
+    monkeypatch.setattr(estimate_module, "run_references", counted)
+    monkeypatch.setattr(report_module, "run_references", counted)
     result = report(demo_scores, tmp_path / "r.html", by=["source"])
+    assert len(reads) == 1  # one read of the run's checks for the shares, the period and the calibration
     page = (tmp_path / "r.html").read_text()
     articles = pd.read_parquet(demo_scores / "articles.parquet")
     for source, group in articles.groupby("source"):

@@ -119,10 +119,11 @@ def estimation(scores: str | Path, *, by: list[str] | None = None, period: str |
                audit: str | Path | None = None, level: float = 0.95, method: str = quantify.DEFAULT_METHOD,
                replicates: int = quantify.REPLICATES, seed: int = 0, model: str | Path | None = None,
                compare: str | None = None, min_articles: int = quantify.MIN_ARTICLES, out=None,
-               progress: bool = False) -> "Estimation":
+               progress: bool = False, known: tuple | None = None) -> "Estimation":
     """Every group's estimates, from which :meth:`Estimation.shares`, :meth:`~Estimation.differences`
     and :meth:`~Estimation.trends` are read without estimating twice (the arguments as for
-    :func:`estimate`)."""
+    :func:`estimate`). ``known`` is what :func:`run_references` gave for the run when already read
+    (a report estimates several tables from one run)."""
     if not 0 < level < 1:
         raise StanceError(f"the confidence level must lie strictly between 0 and 1, not {level}")
     if out is not None and Path(out).suffix.lower() not in OUTPUT_FORMATS:
@@ -138,7 +139,7 @@ def estimation(scores: str | Path, *, by: list[str] | None = None, period: str |
     opened = open_scores(scores)
     check_fields(opened, by)  # also refuses scores without sentences
     labels = opened.labels
-    references, evidence = run_references(model or opened.run_path, labels, seed=seed)
+    references, evidence = known or run_references(model or opened.run_path, labels, seed=seed)
     wanted = ["sentence_id", "article_id", *by, *(["date"] if period and "date" not in by else []),
               *(f"{dim}_p_{name}" for dim, names in labels.items() for name in names)]
     frame = opened.sentences(list(dict.fromkeys(wanted)))

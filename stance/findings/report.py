@@ -94,6 +94,8 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
         parts.append(f'<p class="muted">No panel over time: the dated articles are too few per year (a median of '
                      f"{per_year.median():.0f} in {len(per_year)} years) for a share per period to mean much. "
                      "<code>--period year</code> draws it anyway.</p>")
+    # the run's cross-validated predictions and checks, read once for every table and the calibration
+    known = run_references(opened.run_path, labels) if estimates is None or audit is None else None
     if estimates is not None:
         frame = estimates if isinstance(estimates, pd.DataFrame) else read_estimates(estimates)
         parts.append(_method_note(frame, level, estimates if not isinstance(estimates, pd.DataFrame) else None))
@@ -106,22 +108,23 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
         for field in by:
             if field == "date":
                 continue
-            found = estimation(scores, by=[field], compare=field, audit=audit, level=level)
+            found = estimation(scores, by=[field], compare=field, audit=audit, level=level, known=known)
             shares = found.shares()
             largest = None if found.n_groups <= ALL_PAIRS else str(
                 shares.loc[shares["n_sentences"].idxmax(), field])
             sections.append((shares, found.differences(field, baseline=largest) if found.n_groups > 1 else None))
         if period:
-            sections.append((estimation(scores, period=period, audit=audit, level=level).shares(), None))
+            sections.append((estimation(scores, period=period, audit=audit, level=level, known=known).shares(),
+                             None))
         if not sections:
-            sections.append((estimation(scores, audit=audit, level=level).shares(), None))
+            sections.append((estimation(scores, audit=audit, level=level, known=known).shares(), None))
         if sections:
             parts.append(_method_note(sections[0][0], level, None))
         for shares, differences in sections:
             parts.append(_estimates_section(shares, articles))
             if differences is not None:
                 parts.append(_differences_section(differences, level))
-    parts.append(_trust(opened, audit, level))
+    parts.append(_trust(opened, audit, level, known))
     parts.append(_net_scores(articles, by[0] if by and by[0] != "date" else None))
     parts.append(_examples(opened, labels, articles, examples))
     out = Path(out)
@@ -367,9 +370,9 @@ def _over_time(frame: pd.DataFrame, groups: list[str]) -> str:
     return "\n".join(parts)
 
 
-def _trust(opened, audit, level: float) -> str:
+def _trust(opened, audit, level: float, known) -> str:
     """Calibration (from the audit, or the run's cross-validated predictions) and, with an audit,
-    per-class precision and recall on the target corpus."""
+    per-class precision and recall on the target corpus (``known``: what :func:`run_references` gave)."""
     labels = opened.labels
     parts = ["<h2>How far to trust the model</h2>"]
     panels = {}
@@ -390,8 +393,7 @@ def _trust(opened, audit, level: float) -> str:
     else:
         source = (f"the run's cross-validated predictions ({esc(opened.manifest['model']['run_id'])}), "
                   "i.e. on its training data")
-        references, _ = run_references(opened.run_path, labels)
-        for dim, reference in references.items():
+        for dim, reference in known[0].items():
             panels[dim] = quantify.reliability(reference.proba.max(axis=1),
                                                reference.proba.argmax(axis=1) == reference.y)
         prf = None
