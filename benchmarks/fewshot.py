@@ -46,7 +46,8 @@ def main() -> None:
             train = np.random.default_rng(100 + draw).choice(pool, size, replace=False)
             for name in args.configs.split(","):
                 started = time.perf_counter()
-                model = build_pipeline(load_config(ROOT / "experiments" / f"{name}.toml")).fit(texts[train], y[train])
+                path = Path(name) if name.endswith(".toml") else ROOT / "experiments" / f"{name}.toml"
+                model = build_pipeline(load_config(path)).fit(texts[train], y[train])
                 f1 = macro_f1(y[test], model.predict(texts[test]))
                 results.setdefault((name, size), []).append(f1)
                 print(f"{size:>5} labels, draw {draw}: {name:<11} macro-F1 {f1:.3f} "

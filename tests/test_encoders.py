@@ -323,3 +323,42 @@ def test_int8_onnx_without_onnxruntime_is_one_clear_error(tmp_path, monkeypatch)
     with pytest.raises(EncoderError, match=r"ONNX scoring needs onnx and onnxruntime .*stance\[embeddings\].*"
                                            r"backend='torch'"):
         onnx_model(locate(DEFAULT_MODEL), tmp_path)
+
+
+def test_contrastive_pairs_are_drawn_as_setfit_draws_them():
+    from stance.model.finetune import _pairs
+    labels = np.array([0] * 90 + [1] * 5 + [2] * 5 + [-1] * 20).reshape(-1, 1)
+    rng = np.random.default_rng(0)
+    for balanced, rare_share in ((True, 1 / 3), (False, 0.05)):
+        anchors, partners, same = _pairs(labels, 6000, balanced, rng)
+        a, b = labels[anchors, 0], labels[partners, 0]
+        assert (a >= 0).all() and (b >= 0).all()  # never a sentence without a label
+        assert ((a == b) == same).all() and (anchors[same] != partners[same]).all()
+        assert abs(same.mean() - 0.5) < 0.03
+        assert abs((a == 1).mean() - rare_share) < 0.03  # balanced: the 5 rare sentences anchor a third of pairs
+    # two dimensions labelled on different rows: each pair is of rows labelled on the same dimension
+    two = np.full((40, 2), -1)
+    two[:20, 0], two[20:, 1] = [0, 1] * 10, [0, 1] * 10
+    anchors, partners, _ = _pairs(two, 500, True, rng)
+    assert ((anchors < 20) == (partners < 20)).all() and 0.3 < (anchors < 20).mean() < 0.7
+    with pytest.raises(EncoderError, match="two classes or more"):
+        _pairs(np.array([[0], [0], [-1]]), 10, True, rng)
+
+
+def test_contrastive_fine_tuning_draws_each_class_together():
+    from stance.model.finetune import FinetunedEncoder
+    texts = [f"{s} ({i})" for i, s in enumerate(DEMO_SENTENCES * 13)]
+    y = np.array([0, 1, 0, 1] * 13)
+
+    def separation(vectors):
+        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        cosine = vectors @ vectors.T
+        same = y[:, None] == y[None, :]
+        return cosine[same].mean() - cosine[~same].mean()
+
+    encoder = FinetunedEncoder(objective="contrastive", epochs=4, max_length=16, learning_rate=5e-5)
+    before = separation(FinetunedEncoder(epochs=1, max_minutes=1e-9, max_length=16).fit(texts, y).transform(texts))
+    after = separation(encoder.fit(texts, y).transform(texts))
+    assert encoder.steps_ == 13 and after > before + 0.2  # 4 epochs of 52 pairs, 16 a batch
+    with pytest.raises(EncoderError, match="objective: one of softmax, contrastive, not 'triplet'"):
+        FinetunedEncoder(objective="triplet").fit(texts, y)

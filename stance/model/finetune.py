@@ -39,6 +39,8 @@ from stance.encoders.backends import batch_encoder
 from stance.encoders.cache import cache_location
 from stance.progress import progress_bar
 
+#: How the encoder learns from the labels: a classification head, or SetFit's contrastive pairs.
+OBJECTIVES = ("softmax", "contrastive")
 #: Fewer labelled sentences than this cannot fine-tune a transformer usefully (or at all, for small classes).
 MIN_SENTENCES = 50
 _saving_to: ContextVar[dict | None] = ContextVar("saving_to", default=None)
@@ -72,12 +74,18 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
     sentences in tokens (news sentences rarely pass 64). ``max_minutes`` stops
     training early when the time is up and keeps what was learnt. ``backend`` is how
     the saved encoder runs when scoring (``stance score`` sets it); training uses torch.
+
+    ``objective`` is ``"softmax"`` (a classification head per dimension) or
+    ``"contrastive"`` (SetFit's first stage, Tunstall et al. 2022: pairs of sentences
+    of one class or of two, the cosine of their vectors trained toward 1 or 0; an epoch
+    pairs each sentence once, and ``class_weight="balanced"`` draws the first sentence
+    of each pair evenly across classes).
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, epochs: float = 2.0, learning_rate: float = 5e-5,
                  batch_size: int = 16, max_length: int = 64, class_weight: str | None = "balanced",
                  max_minutes: float | None = None, device: str = "auto", backend: str = TRAINING_BACKEND,
-                 seed: int = 13, cache_dir: str | None = None, progress: bool = False):
+                 seed: int = 13, cache_dir: str | None = None, progress: bool = False, objective: str = "softmax"):
         self.model = model
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -90,6 +98,7 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
         self.seed = seed
         self.cache_dir = cache_dir
         self.progress = progress
+        self.objective = objective
 
     def fit(self, X, y):
         import torch
@@ -102,6 +111,8 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
                                "(type = \"embeddings\") for data this small")
         if self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1:
             raise EncoderError("epochs, learning_rate and batch_size must be positive")
+        if self.objective not in OBJECTIVES:
+            raise EncoderError(f"objective: one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         device = resolve_device(self.device)
@@ -109,28 +120,21 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
         encoder = copy.deepcopy(sentence_transformer(base, "cpu")).to(device)
         encoder.max_seq_length = self.max_length
         width = (getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension)()
-        heads = torch.nn.ModuleList(torch.nn.Linear(width, int(labels[:, t].max()) + 1)
-                                    for t in range(labels.shape[1])).to(device)
-        losses = [torch.nn.CrossEntropyLoss(weight=self._weights(labels[:, t], device), ignore_index=-1)
-                  for t in range(labels.shape[1])]
         steps = max(1, math.ceil(self.epochs * len(texts) / self.batch_size))
-        optimizer = torch.optim.AdamW([*encoder.parameters(), *heads.parameters()], lr=self.learning_rate)
+        if self.objective == "softmax":
+            batch_loss, trained = self._softmax_loss(encoder, labels, texts, width, rng, device)
+        else:
+            batch_loss, trained = self._contrastive_loss(encoder, labels, texts, steps, rng, device)
+        optimizer = torch.optim.AdamW([*encoder.parameters(), *trained], lr=self.learning_rate)
         warmup = max(1, steps // 10)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
-        order = np.concatenate([rng.permutation(len(texts)) for _ in range(math.ceil(self.epochs) or 1)])
-        target = torch.as_tensor(labels, dtype=torch.long)
         deadline = time.monotonic() + 60 * self.max_minutes if self.max_minutes else math.inf
         encoder.train()
         done = 0
         with progress_bar("fine-tuning", steps, enabled=self.progress, unit="batches") as bar:
             for step in range(steps):
-                rows = order[step * self.batch_size:(step + 1) * self.batch_size]
-                features = _to(encoder.preprocess([texts[i] for i in rows]), device)
-                vectors = encoder(features)["sentence_embedding"]
-                batch = target[rows].to(device)
-                loss = sum(loss_t(head(vectors), batch[:, t]) for t, (head, loss_t) in enumerate(zip(heads, losses))
-                           if (batch[:, t] >= 0).any())
+                loss = batch_loss(step)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -145,6 +149,39 @@ class FinetunedEncoder(TransformerMixin, BaseEstimator):
         self.stopped_early_ = done < steps
         self.n_features_in_ = 1
         return self
+
+    def _softmax_loss(self, encoder, labels, texts, width, rng, device):
+        """A classification head per dimension on the sentence vectors: the loss of each batch of
+        sentences (cross-entropy, classes weighted to balance), and the heads' parameters."""
+        import torch
+        heads = torch.nn.ModuleList(torch.nn.Linear(width, int(labels[:, t].max()) + 1)
+                                    for t in range(labels.shape[1])).to(device)
+        losses = [torch.nn.CrossEntropyLoss(weight=self._weights(labels[:, t], device), ignore_index=-1)
+                  for t in range(labels.shape[1])]
+        order = np.concatenate([rng.permutation(len(texts)) for _ in range(math.ceil(self.epochs) or 1)])
+        target = torch.as_tensor(labels, dtype=torch.long)
+
+        def batch_loss(step):
+            rows = order[step * self.batch_size:(step + 1) * self.batch_size]
+            vectors = encoder(_to(encoder.preprocess([texts[i] for i in rows]), device))["sentence_embedding"]
+            batch = target[rows].to(device)
+            return sum(loss_t(head(vectors), batch[:, t]) for t, (head, loss_t) in enumerate(zip(heads, losses))
+                       if (batch[:, t] >= 0).any())
+        return batch_loss, list(heads.parameters())
+
+    def _contrastive_loss(self, encoder, labels, texts, steps, rng, device):
+        """SetFit's pairs: the loss of each batch of pairs (the squared gap between the cosine of
+        their vectors and 1 for one class, 0 for two), and no parameters beside the encoder's."""
+        import torch
+        anchors, partners, same = _pairs(labels, steps * self.batch_size, self.class_weight == "balanced", rng)
+
+        def batch_loss(step):
+            rows = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            left, right = (encoder(_to(encoder.preprocess([texts[i] for i in side[rows]]), device))
+                           ["sentence_embedding"] for side in (anchors, partners))
+            target = torch.as_tensor(same[rows], dtype=torch.float32, device=device)
+            return torch.nn.functional.mse_loss(torch.nn.functional.cosine_similarity(left, right), target)
+        return batch_loss, []
 
     def _weights(self, labels: np.ndarray, device):
         import torch
@@ -235,6 +272,35 @@ def check_enough_to_finetune(config: dict, rows: int, folds: int, where: str) ->
             raise EncoderError(f"{where}: too few labelled sentences to fine-tune an encoder: about {per_fold} in "
                                f"each training fold ({rows} labelled, {folds} folds), at least {MIN_SENTENCES} "
                                "needed; label more, or use a frozen encoder (type = \"embeddings\")")
+
+
+def _pairs(labels: np.ndarray, count: int, balanced: bool, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` pairs of rows for contrastive training, half of one class and half of two, on a
+    dimension drawn for each pair among those both rows are labelled on. ``balanced`` draws the
+    first row of each pair evenly across the classes of its dimension, so rare classes take part.
+    Classes with one sentence give no pair of their own; a dimension with one class gives none."""
+    dims = {}
+    for t in range(labels.shape[1]):
+        column = labels[:, t]
+        members = {c: np.flatnonzero(column == c) for c in np.unique(column[column >= 0])}
+        if len(members) > 1:
+            dims[t] = (column, members, np.flatnonzero(column >= 0))
+    if not dims:
+        raise EncoderError("contrastive fine-tuning needs two classes or more among the labelled sentences")
+    anchors, partners, same = [], [], []
+    for t in rng.choice(list(dims), count):
+        column, members, labelled = dims[t]
+        anchor = rng.choice(members[rng.choice(list(members))] if balanced else labelled)
+        own = members[column[anchor]]
+        positive = len(own) > 1 and rng.random() < 0.5
+        while True:
+            partner = rng.choice(own if positive else labelled)
+            if (partner != anchor) if positive else (column[partner] != column[anchor]):
+                break
+        anchors.append(anchor)
+        partners.append(partner)
+        same.append(positive)
+    return np.array(anchors), np.array(partners), np.array(same, dtype=bool)
 
 
 def _to(features: dict, device) -> dict:
