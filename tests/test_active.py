@@ -6,7 +6,7 @@ import uuid
 import numpy as np
 import pytest
 
-from stance.experiments.active import simulate
+from stance.experiments.active import Simulation, simulate
 from stance.studio.predictions import prediction
 from stance.errors import StanceError
 from stance.experiments import load_run
@@ -32,6 +32,29 @@ def test_uncertainty_is_zero_when_sure_and_one_when_even():
     assert error.value.for_cli().startswith("--focus speaker: ")
 
 
+def _simulation(**per_repeat) -> Simulation:
+    means = {s: np.mean(v, axis=0).tolist() for s, v in per_repeat.items()}
+    return Simulation(None, [10, 20, 30], means, {}, per_repeat)
+
+
+def test_replay_intervals_and_labels_to_target_by_hand():
+    sim = _simulation(random=[[0.1, 0.2, 0.3], [0.1, 0.2, 0.3]], steady=[[0.1, 0.3, 0.3], [0.1, 0.3, 0.3]],
+                      mixed=[[0.1, 0.3, 0.3], [0.1, 0.2, 0.25]], short=[[0.1, 0.2, 0.2], [0.1, 0.2, 0.2]])
+    # two repeats 0.3 and 0.2 at 20 labels: mean 0.25, sd 0.0707, t(0.975, 1) = 12.706 -> 0.25 -+ 0.635
+    low, high = sim.interval("mixed")[1]
+    assert (low, high) == pytest.approx((0.25 - 12.706 * 0.05, 0.25 + 12.706 * 0.05), abs=1e-3)
+    assert sim.interval("random")[2] == pytest.approx((0.3, 0.3))  # no spread, no width
+    steady = sim.labels_saved("steady")
+    assert (steady.needed, steady.low, steady.high, steady.target) == (20, 20, 20, pytest.approx(0.3))
+    assert "with 20 labels against 30, 33% fewer (95% interval over resampled repeats: 20 to 20)" in str(steady)
+    # resampling the repeats: both first (1/4) reaches 0.3 at 20 labels, any other draw never
+    mixed = sim.labels_saved("mixed")
+    assert mixed.needed is None and mixed.low == 20 and np.isinf(mixed.high)
+    assert "does not reach random's final macro-F1 (0.300) within 30 labels" in str(mixed)
+    assert "20 to not reached" in str(mixed)
+    assert np.isinf(sim.labels_saved("short").low)
+
+
 def test_prediction_is_label_studio_shaped():
     labels = {"tone": ["conciliatory", "adversarial", "neutral"]}
     made = prediction(labels, {"tone": np.array([[0.2, 0.7, 0.1]])}, 0, "run-1")
@@ -47,6 +70,9 @@ def test_simulation_replays_every_strategy_from_the_same_start(demo_labels, tmp_
     assert len(firsts) == 1  # same seed labels, same first model
     saved = json.loads((tmp_path / "simulation.json").read_text())
     assert set(saved["macro_f1"]) == {"uncertain", "diverse", "random"}
+    assert np.mean(saved["per_repeat"]["diverse"], axis=0) == pytest.approx(saved["macro_f1"]["diverse"], abs=1e-3)
+    assert set(saved["labels_to_target"]) == {"uncertain", "diverse"}
+    assert len(sim.interval("uncertain")) == 3
     assert (tmp_path / "simulation.png").stat().st_size > 1000
     with pytest.raises(StanceError, match="need more"):
         simulate(demo_labels, DEFAULT, seed_size=100, batch=50, rounds=3, repeats=1, out=tmp_path)

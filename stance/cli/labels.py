@@ -120,19 +120,18 @@ def simulate_command(
     """
     from rich.table import Table
 
-    from stance.experiments.active import simulate
+    from stance.experiments.active import curve_rows, simulate
     sim = simulate(data, config, strategies=strategy, seed_size=seed_size, batch=batch, rounds=rounds,
                    repeats=repeats, out=out, progress=not quiet)
-    table = Table("labels used", *sim.macro_f1, title="macro-F1 on held-out articles (mean over dimensions)")
-    for i, n in enumerate(sim.labels_used):
-        table.add_row(str(n), *[f"{v[i]:.3f}" for v in sim.macro_f1.values()])
+    table = Table("labels used", *sim.macro_f1, title="macro-F1 on held-out articles (mean over dimensions; "
+                  "95% interval over repeats)")
+    for row in curve_rows(sim):
+        table.add_row(*map(str, row))
     stderr.print(table)
     if "random" in sim.macro_f1:
-        target = sim.macro_f1["random"][-1]
         for name in sim.macro_f1:
-            reached = sim.labels_to_reach(name, target)
-            stderr.print(f"{name}: reaches random's final macro-F1 ({target:.3f}) "
-                         + (f"with {reached} labels" if reached else "not within these rounds"), highlight=False)
+            if name != "random":
+                stderr.print(str(sim.labels_saved(name)), highlight=False)
     typer.echo(f"simulation: {sim.out / 'simulation.png'} (and simulation.json, simulation.html)")
 
 

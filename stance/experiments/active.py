@@ -4,11 +4,13 @@ pushing the sentences a model is least sure of pays on this kind of data."""
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from stance.errors import StanceError
 from stance.labels import STRATEGIES
@@ -23,18 +25,74 @@ class Simulation:
     labels_used: list[int]
     macro_f1: dict[str, list[float]]  # per strategy: mean over dimensions and repeats, per round
     per_dimension: dict[str, dict[str, list[float]]]
+    per_repeat: dict[str, list[list[float]]]  # per strategy and repeat: mean over dimensions, per round
 
     def labels_to_reach(self, strategy: str, target: float) -> int | None:
-        """The fewest labels with which ``strategy`` reaches ``target`` macro-F1."""
-        for n, value in zip(self.labels_used, self.macro_f1[strategy]):
-            if value >= target - 1e-9:
-                return n
-        return None
+        """The fewest labels with which ``strategy`` reaches ``target`` macro-F1 (its mean over repeats)."""
+        return _first_reaching(self.labels_used, self.macro_f1[strategy], target)
+
+    def interval(self, strategy: str, level: float = 0.95) -> list[tuple[float, float]]:
+        """Per round, a Student-t interval for ``strategy``'s mean macro-F1 over the repeats
+        (their spread: other test articles and seed labels); (nan, nan) with one repeat."""
+        values = np.asarray(self.per_repeat[strategy])
+        if len(values) < 2:
+            return [(math.nan, math.nan)] * values.shape[1]
+        half = stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(axis=0, ddof=1) / math.sqrt(len(values))
+        mean = values.mean(axis=0)
+        return list(zip((mean - half).tolist(), (mean + half).tolist()))
+
+    def labels_saved(self, strategy: str, baseline: str = "random", level: float = 0.95,
+                     replicates: int = 2000, seed: int = 0) -> LabelsToTarget:
+        """How many labels ``strategy`` needs to reach ``baseline``'s final mean macro-F1, with a
+        bootstrap interval over the repeats (each resample of repeats sets its own target, so the
+        interval holds the target's noise too)."""
+        target = self.macro_f1[baseline][-1]
+        needed = self.labels_to_reach(strategy, target)
+        runs = np.asarray(self.per_repeat[strategy])
+        against = np.asarray(self.per_repeat[baseline])
+        rng = np.random.default_rng(seed)
+        draws = []
+        for _ in range(replicates):
+            pick = rng.integers(0, len(runs), len(runs))
+            reached = _first_reaching(self.labels_used, runs[pick].mean(axis=0), against[pick].mean(axis=0)[-1])
+            draws.append(math.inf if reached is None else reached)
+        low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
+        return LabelsToTarget(strategy, baseline, target, needed, self.labels_used[-1], float(low), float(high))
+
+
+@dataclass
+class LabelsToTarget:
+    """Labels ``strategy`` needed to reach ``baseline``'s macro-F1 (``target``) at ``baseline_labels``;
+    ``needed`` None (and an infinite ``high``): not within the rounds replayed."""
+    strategy: str
+    baseline: str
+    target: float
+    needed: int | None
+    baseline_labels: int
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        bounds = f"{self.low:.0f} to " + ("not reached" if math.isinf(self.high) else f"{self.high:.0f}")
+        if self.needed is None:
+            return (f"{self.strategy}: does not reach {self.baseline}'s final macro-F1 ({self.target:.3f}) within "
+                    f"{self.baseline_labels} labels (over resampled repeats: {bounds})")
+        return (f"{self.strategy}: reaches {self.baseline}'s final macro-F1 ({self.target:.3f}) with {self.needed} "
+                f"labels against {self.baseline_labels}, {1 - self.needed / self.baseline_labels:.0%} fewer "
+                f"(95% interval over resampled repeats: {bounds})")
+
+
+def _first_reaching(sizes: list[int], values, target: float) -> int | None:
+    for n, value in zip(sizes, values):
+        if value >= target - 1e-9:
+            return n
+    return None
 
 
 def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[str] | None = None,
-             seed_size: int = SEED_SIZE, batch: int = BATCH, rounds: int = ROUNDS, repeats: int = REPEATS, test_share: float = 0.25,
-             seed: int = 0, out: str | Path | None = None, progress: bool = False) -> Simulation:
+             seed_size: int = SEED_SIZE, batch: int = BATCH, rounds: int = ROUNDS, repeats: int = REPEATS,
+             test_share: float = 0.25, seed: int = 0, out: str | Path | None = None,
+             progress: bool = False) -> Simulation:
     """Replay labelling on an already labelled dataset: its labels stand in for annotators.
 
     Each repeat holds out ``test_share`` of the articles as a fixed test set, starts
@@ -111,7 +169,8 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
         Path(out) if out else Path("artifacts/simulations") / f"{config['name']}", sizes,
         {s: results[s].mean(axis=(0, 2)).round(4).tolist() for s in strategies},
         {s: {dim: results[s][:, :, d].mean(axis=0).round(4).tolist() for d, dim in enumerate(dims)}
-         for s in strategies})
+         for s in strategies},
+        {s: results[s].mean(axis=2).round(4).tolist() for s in strategies})
     _write(simulation, config, {"seed_size": seed_size, "batch": batch, "rounds": rounds, "repeats": repeats,
                                 "test_share": test_share, "seed": seed, "data": str(data)})
     return simulation
@@ -119,24 +178,41 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
 
 def _write(simulation: Simulation, config: dict, settings: dict) -> None:
     from stance.plots import PALETTE, figure, img
-    from stance.webpage import page, table
+    from stance.webpage import esc, page, table
 
     out = simulation.out
     out.mkdir(parents=True, exist_ok=True)
+    saved = [simulation.labels_saved(s) for s in simulation.macro_f1 if s != "random"] \
+        if "random" in simulation.macro_f1 else []
     (out / "simulation.json").write_text(json.dumps(
         {"config": config["name"], **settings, "labels_used": simulation.labels_used,
-         "macro_f1": simulation.macro_f1, "per_dimension": simulation.per_dimension}, indent=2) + "\n")
+         "macro_f1": simulation.macro_f1, "per_dimension": simulation.per_dimension,
+         "per_repeat": simulation.per_repeat,
+         "labels_to_target": {t.strategy: {"target": t.target, "needed": t.needed, "against": t.baseline_labels,
+                                           "low": t.low, "high": None if math.isinf(t.high) else t.high}
+                              for t in saved}}, indent=2) + "\n")
     fig, ax = figure(6.5, 3.6)
     for k, (strategy, values) in enumerate(simulation.macro_f1.items()):
         ax.plot(simulation.labels_used, values, marker="o", label=strategy, color=PALETTE[k])
+        low, high = zip(*simulation.interval(strategy))
+        ax.fill_between(simulation.labels_used, low, high, color=PALETTE[k], alpha=0.15, linewidth=0)
     ax.set_xlabel("labels used")
     ax.set_ylabel("macro-F1 on held-out articles\n(mean over dimensions and repeats)")
     ax.set_title(f"active learning replay: {config['name']}", fontsize=10)
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.savefig(out / "simulation.png", dpi=110, bbox_inches="tight")
-    rows = [[n, *(simulation.macro_f1[s][i] for s in simulation.macro_f1)]
-            for i, n in enumerate(simulation.labels_used)]
     (out / "simulation.html").write_text(page("active learning replay", "\n".join([
         "<h1>Active learning replay</h1>", img(fig, "macro-F1 against labels used, per strategy"),
-        table(["labels used", *simulation.macro_f1], rows)])), encoding="utf-8")
+        *(f"<p>{esc(str(t))}</p>" for t in saved),
+        "<p>Mean macro-F1 over the repeats, with a 95% interval over them (shaded above).</p>",
+        table(["labels used", *simulation.macro_f1], curve_rows(simulation))])), encoding="utf-8")
+
+
+def curve_rows(simulation: Simulation) -> list[list]:
+    """Per round: the labels used, then each strategy's mean macro-F1 with its interval over repeats."""
+    intervals = {s: simulation.interval(s) for s in simulation.macro_f1}
+    return [[n, *(f"{simulation.macro_f1[s][i]:.3f}" + ("" if math.isnan(intervals[s][i][0]) else
+                                                          f" ({intervals[s][i][0]:.3f}-{intervals[s][i][1]:.3f})")
+                  for s in simulation.macro_f1)]
+            for i, n in enumerate(simulation.labels_used)]
