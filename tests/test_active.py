@@ -32,6 +32,38 @@ def test_uncertainty_is_zero_when_sure_and_one_when_even():
     assert error.value.for_cli().startswith("--focus speaker: ")
 
 
+def test_balanced_takes_the_likeliest_member_of_each_class_in_turn():
+    from stance.labels.select import STRATEGY
+    tone = np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.5, 0.4, 0.1], [0.1, 0.2, 0.7], [0.3, 0.3, 0.4],
+                     [0.2, 0.6, 0.2]])
+    texts, groups = [f"s{i}" for i in range(6)], ["a"] * 6
+    assert STRATEGY["balanced"](texts, groups, 3, proba={"tone": tone}) == [0, 3, 5]
+    # a second round: the next likeliest of two classes, in an order the seed draws (1, 2, 4 are second)
+    second = set(STRATEGY["balanced"](texts, groups, 5, proba={"tone": tone})) - {0, 3, 5}
+    assert len(second) == 2 and second < {1, 2, 4}
+    framing = np.array([[0.5, 0.5]] * 5 + [[0.0, 1.0]])
+    assert STRATEGY["balanced"](texts, groups, 1, proba={"tone": tone, "framing": framing}, focus="framing") == [0]
+    with pytest.raises(StanceError, match="focus='speaker'"):
+        STRATEGY["balanced"](texts, groups, 1, proba={"tone": tone}, focus="speaker")
+
+
+def test_uncertain_diverse_spreads_a_batch_over_the_least_sure():
+    from stance.labels.select import STRATEGY, UNCERTAIN_POOL
+    rng = np.random.default_rng(0)
+    sure = np.tile([0.98, 0.01, 0.01], (200, 1))
+    unsure = rng.dirichlet([20, 20, 20], 200)
+    proba = {"tone": np.vstack([sure, unsure])}
+    # the least sure are forty copies of one question and many different ones
+    texts = [f"Sure sentence number {i} about trade." for i in range(200)] + \
+            ["Beijing warned Washington over Taiwan arms sales."] * 40 + \
+            [f"Topic {i} {'alpha beta gamma delta'.split()[i % 4]} word{i} other{i * 7}" for i in range(160)]
+    groups = [f"a{i}" for i in range(400)]
+    picked = STRATEGY["uncertain-diverse"](texts, groups, 10, proba=proba)
+    scores = uncertainty(proba)
+    assert len(picked) == 10 and min(scores[picked]) >= np.sort(scores)[-UNCERTAIN_POOL * 10]
+    assert sum(texts[i].startswith("Beijing") for i in picked) <= 1  # one of the copies at most
+
+
 def _simulation(**per_repeat) -> Simulation:
     means = {s: np.mean(v, axis=0).tolist() for s, v in per_repeat.items()}
     return Simulation(None, [10, 20, 30], means, {}, per_repeat)
@@ -69,9 +101,9 @@ def test_simulation_replays_every_strategy_from_the_same_start(demo_labels, tmp_
     firsts = {values[0] for values in sim.macro_f1.values()}
     assert len(firsts) == 1  # same seed labels, same first model
     saved = json.loads((tmp_path / "simulation.json").read_text())
-    assert set(saved["macro_f1"]) == {"uncertain", "diverse", "random"}
+    assert set(saved["macro_f1"]) == {"uncertain", "diverse", "random", "uncertain-diverse", "balanced"}
     assert np.mean(saved["per_repeat"]["diverse"], axis=0) == pytest.approx(saved["macro_f1"]["diverse"], abs=1e-3)
-    assert set(saved["labels_to_target"]) == {"uncertain", "diverse"}
+    assert set(saved["labels_to_target"]) == {"uncertain", "diverse", "uncertain-diverse", "balanced"}
     assert len(sim.interval("uncertain")) == 3
     assert (tmp_path / "simulation.png").stat().st_size > 1000
     with pytest.raises(StanceError, match="need more"):

@@ -29,8 +29,9 @@ def push(
     update_config: Annotated[bool, typer.Option(help="Replace the project's labelling config if it "
                                                      "no longer matches the schema.")] = False,
     model: Annotated[Optional[str], typer.Option(
-        "--model", "-m", help="A run: its predictions go with every task; needed by --select uncertain.")] = None,
-    focus: Annotated[Optional[str], typer.Option(help="Rank by uncertainty on this dimension only.")] = None,
+        "--model", "-m", help="A run: its predictions go with every task; needed by --select uncertain, "
+                              "uncertain-diverse and balanced.")] = None,
+    focus: Annotated[Optional[str], typer.Option(help="Pick by the run's predictions on this dimension only.")] = None,
     uncertainty: Annotated[str, typer.Option(help=f"{' or '.join(UNCERTAINTY_METHODS)}.")] = "entropy",
     runs: RunsOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -42,7 +43,10 @@ def push(
     simply be re-run. `--select diverse --n 200` spreads the batch over articles and
     content and skips near-duplicates; `--filter China --filter Beijing` keeps only
     sentences that mention a term. `--select uncertain --model latest --n 100` sends
-    the sentences the run is least sure of, with its predictions as pre-annotations.
+    the sentences the run is least sure of, with its predictions as pre-annotations;
+    `uncertain-diverse` spreads the batch out among the least sure; `balanced` sends as
+    many likely members of each class as of any other, to find rare classes early.
+    `stance labels simulate` shows which pays on data like yours.
     """
     from stance.labels.push import push as push_sentences
     from stance.model.runs import load_run

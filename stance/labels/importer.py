@@ -60,9 +60,9 @@ def import_labels(path: str | Path, out: str | Path, *, text_field: str = "text"
     against the schema's choices; a value mapped to ``""`` is dropped (left unlabelled).
     With ``corpus`` (a ``corpus build`` directory), rows may carry only a sentence id:
     text and article id come from the corpus. ``keep`` names fields of a table to keep as
-    columns of the dataset (an event, to group cross-validation folds by: ``cv.group_by``). A row with no sentence (empty text, an
-    unreadable line, an id the corpus lacks) goes to ``out/rejects.jsonl`` with the
-    reason, and the rest is imported.
+    columns of the dataset (an event, to group cross-validation folds by: ``cv.group_by``).
+    A row with no sentence (empty text, an unreadable line, an id the corpus lacks) goes to
+    ``out/rejects.jsonl`` with the reason, and the rest is imported.
     """
     schema = schema or load_schema()
     path = Path(path)

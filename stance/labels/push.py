@@ -62,7 +62,7 @@ def push(studio: Studio, corpus: str | Path, project: str, *, select: str = "all
     if select != "all" and not n:
         raise StanceError("{select} needs {n}: how many sentences to send", select=select, n=...)
     if select in NEEDS_MODEL and model is None:
-        raise StanceError("{select} needs {model}: the run whose uncertainty picks sentences",
+        raise StanceError("{select} needs {model}: the run whose predictions pick the sentences",
                           select=select, model=...)
     sentences = read_sentences(corpus)
     proj, created, ledger = open_project(studio, project, schema, update_config, ledger_dir)

@@ -1,5 +1,7 @@
 """Choosing which sentences annotators see: by terms, at random, spread out ("diverse"),
-or where a model is least sure ("uncertain").
+where a model is least sure ("uncertain"), spread out among those it is least sure of
+("uncertain-diverse"), or as many likely members of each class as of any other
+("balanced", which finds rare classes early).
 
 Uncertainty per dimension is the normalised entropy of the class probabilities (or
 one minus the margin between the two likeliest classes), from 0 (sure) to 1; over
@@ -20,6 +22,8 @@ from stance.errors import StanceError
 from stance.labels import STRATEGIES, UNCERTAINTY_METHODS
 
 _MAX_POOL = 50_000
+#: "uncertain-diverse" spreads its batch of n over the n x this many sentences the model is least sure of.
+UNCERTAIN_POOL = 10
 
 
 def matching(texts: list[str], terms: list[str]) -> list[int]:
@@ -122,8 +126,42 @@ def pick_uncertain(texts: list[str], groups: list[str], n: int, *, seed: int = 0
     return select_diverse(texts, groups, n, seed=seed, scores=uncertainty(proba, method, focus))
 
 
+def pick_uncertain_diverse(texts: list[str], groups: list[str], n: int, *, seed: int = 0, proba=None,
+                           method: str = "entropy", focus: str | None = None) -> list[int]:
+    """``n`` sentences spread out in content among the ``UNCERTAIN_POOL`` x ``n`` the model is
+    least sure of: a batch of the most uncertain alone often asks the same question ``n`` times."""
+    scores = uncertainty(proba, method, focus)
+    pool = np.sort(np.argsort(-scores, kind="stable")[:UNCERTAIN_POOL * n])
+    return sorted(int(pool[i]) for i in select_diverse([texts[i] for i in pool], [groups[i] for i in pool], n,
+                                                          seed=seed))
+
+
+def pick_balanced(texts: list[str], groups: list[str], n: int, *, seed: int = 0, proba=None,
+                  focus: str | None = None, **_) -> list[int]:
+    """``n`` sentences shared evenly among the classes of every dimension (or the ``focus`` one), each
+    the likeliest member of its class not yet taken: a rare class gets as many labels as a common
+    one while its members are still being found, where random picks would bring a few."""
+    if focus is not None:
+        uncertainty(proba, focus=focus)  # the same error for a dimension the run does not predict
+        proba = {focus: proba[focus]}
+    rankings = [np.argsort(-np.asarray(p)[:, c], kind="stable") for p in proba.values() for c in range(p.shape[1])]
+    order = np.random.default_rng(seed).permutation(len(rankings))
+    position = [0] * len(rankings)
+    taken: set[int] = set()
+    while len(taken) < min(n, len(texts)):
+        for k in order:
+            ranking = rankings[k]
+            while position[k] < len(ranking) and ranking[position[k]] in taken:
+                position[k] += 1
+            if position[k] < len(ranking):
+                taken.add(int(ranking[position[k]]))
+            if len(taken) == min(n, len(texts)):
+                break
+    return sorted(taken)
+
+
 #: What each strategy does, for ``labels push`` and ``labels simulate`` alike: the indices of ``n`` of
 #: the candidate ``texts`` (``groups``: their articles; ``proba``: a model's probabilities on them, for
 #: the strategies in ``NEEDS_MODEL``).
-STRATEGY = dict(zip(STRATEGIES, (pick_random, pick_diverse, pick_uncertain)))
-NEEDS_MODEL = ("uncertain",)
+STRATEGY = dict(zip(STRATEGIES, (pick_random, pick_diverse, pick_uncertain, pick_uncertain_diverse, pick_balanced)))
+NEEDS_MODEL = ("uncertain", "uncertain-diverse", "balanced")
