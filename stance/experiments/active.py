@@ -205,14 +205,15 @@ def _write(simulation: Simulation, config: dict, settings: dict) -> None:
     (out / "simulation.html").write_text(page("active learning replay", "\n".join([
         "<h1>Active learning replay</h1>", img(fig, "macro-F1 against labels used, per strategy"),
         *(f"<p>{esc(str(t))}</p>" for t in saved),
-        "<p>Mean macro-F1 over the repeats, with a 95% interval over them (shaded above).</p>",
+        "<p>Mean macro-F1 over the repeats ± the half-width of a 95% interval over them (shaded above).</p>",
         table(["labels used", *simulation.macro_f1], curve_rows(simulation))])), encoding="utf-8")
 
 
 def curve_rows(simulation: Simulation) -> list[list]:
-    """Per round: the labels used, then each strategy's mean macro-F1 with its interval over repeats."""
+    """Per round: the labels used, then each strategy's mean macro-F1 and the half-width of its
+    interval over repeats (symmetric: Student's t)."""
     intervals = {s: simulation.interval(s) for s in simulation.macro_f1}
     return [[n, *(f"{simulation.macro_f1[s][i]:.3f}" + ("" if math.isnan(intervals[s][i][0]) else
-                                                          f" ({intervals[s][i][0]:.3f}-{intervals[s][i][1]:.3f})")
+                                                          f" ± {(intervals[s][i][1] - intervals[s][i][0]) / 2:.3f}")
                   for s in simulation.macro_f1)]
             for i, n in enumerate(simulation.labels_used)]
