@@ -193,6 +193,21 @@ def test_search_chooses_parameters_inside_folds(demo_labels, tmp_path):
     assert list(result.metrics["dimensions"]) == ["framing"]
 
 
+def test_a_search_over_a_block_weight_chooses_how_much_it_counts(demo_labels, tmp_path):
+    from stance.experiments.pipeline import search_grid
+    config = {"name": "w", "seed": 1, "model": {"type": "logreg"},
+              "features": {"word": {"type": "tfidf"}, "char": {"type": "tfidf", "analyzer": "char_wb", "weight": 0.5}},
+              "search": {"features.char.weight": [0, 2], "model.C": [1.0], "inner_folds": 2}}
+    assert search_grid(config) == {"model__C": [1.0], "features__transformer_weights": [
+        {"word": 1.0, "char": 0.0}, {"word": 1.0, "char": 2.0}]}
+    result = run(config, demo_labels, out=tmp_path, report=False, overrides={"dimensions": ["framing"],
+                                                                              "cv.folds": 2})
+    final = result.metrics["dimensions"]["framing"]["search"]["final"]
+    assert final["features__transformer_weights"] in ({"word": 1.0, "char": 0.0}, {"word": 1.0, "char": 2.0})
+    with pytest.raises(ConfigError, match="search.features.static.weight: there is no feature block 'static'"):
+        search_grid({**config, "search": {"features.static.weight": [1.0]}})
+
+
 @pytest.mark.parametrize("config", sorted(p.name for p in EXPERIMENTS.glob("*.toml")))
 def test_shipped_configs_load(config):
     loaded = load_config(EXPERIMENTS / config)
@@ -272,6 +287,27 @@ def test_compare_on_a_shared_test_set(demo_labels, seed_labels, tmp_path):
             assert r.low <= r.diff <= r.high
         else:
             assert r.diff is None
+
+
+def test_curves_of_several_configs_share_folds_and_labels(demo_labels, tmp_path):
+    from stance.experiments.curve import compare_curves, learning_curve
+    static_free = {"name": "char", "seed": 2, "cv": {"folds": 5}, "model": {"type": "logreg"},
+                   "features": {"char": {"type": "tfidf", "analyzer": "char_wb", "ngram_range": [2, 4]}}}
+    both = compare_curves([DEFAULT, static_free], demo_labels, out=tmp_path / "both", sizes=[30, 60],
+                          overrides={"cv.folds": 3})
+    assert both.sizes == [30, 60] and list(both.curves) == ["default", "char"]
+    # the second config ran on the first one's folds and seed: the same as alone with those settings
+    alone = learning_curve({**static_free, "seed": 13}, demo_labels, out=tmp_path / "alone", sizes=[30, 60],
+                           overrides={"cv.folds": 3})
+    assert both.curves["char"].macro_f1 == alone.macro_f1
+    saved = json.loads((tmp_path / "both" / "curves.json").read_text())
+    assert saved["macro_f1"]["default"] == pytest.approx(np.mean(list(both.curves["default"].macro_f1.values()),
+                                                                 axis=0), abs=1e-4)
+    for row in both.rows():
+        assert row[-1] == max(("default", "char"), key=lambda c: row[1 + ["default", "char"].index(c)])
+    assert (tmp_path / "both" / "curves.png").stat().st_size > 1000 and (tmp_path / "both" / "char").is_dir()
+    with pytest.raises(StanceError, match="need different names"):
+        compare_curves([DEFAULT, DEFAULT], demo_labels, out=tmp_path / "x")
 
 
 def test_learning_curve(demo_labels, tmp_path):

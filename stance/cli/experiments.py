@@ -174,20 +174,38 @@ def compare_command(
 
 @experiments_app.command("curve")
 def curve_command(
-    config: Annotated[Path, typer.Argument(help="Experiment config.")],
+    configs: Annotated[list[Path], typer.Argument(help="Experiment config; several to compare on the same folds.")],
     data: Annotated[Path, typer.Option("--data", "-d", help="Labelled dataset.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where curve.json/png/html go.")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="Comma-separated training sizes (default: doubling).")] = None,
     overrides: SetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Macro-F1 against the number of training labels (grouped CV): does labelling more still pay?"""
-    from stance.experiments.curve import learning_curve
+    """Macro-F1 against the number of training labels (grouped CV): does labelling more still pay?
+
+    With several configs, each is trained on the same labels at each size and tested on the
+    same articles (the first config's folds and seed), drawn in one plot: where a slower config
+    stops paying. Example: `stance experiments curve experiments/fewshot.toml
+    experiments/embeddings.toml --data labels/mine --sizes 100,300,1000`
+    """
+    from stance.experiments.curve import compare_curves, learning_curve
     try:
         size_list = [int(s) for s in sizes.split(",")] if sizes else None
     except ValueError:
         raise StanceError(f"--sizes takes whole numbers separated by commas, got {sizes!r}") from None
-    curve = learning_curve(config, data, out=out, sizes=size_list, overrides=_settings(overrides), progress=not quiet)
+    if len(configs) > 1:
+        comparison = compare_curves(configs, data, out=out, sizes=size_list, overrides=_settings(overrides),
+                                    progress=not quiet)
+        table = Table("training labels", *comparison.curves, "best",
+                      title="macro-F1 (mean over grouped folds and dimensions)")
+        for row in comparison.rows():
+            table.add_row(str(row[0]), *[f"{v:.3f}" for v in row[1:-1]], row[-1])
+        console.print(table)
+        typer.echo(f"curves: {comparison.out / 'curves.png'} (and curves.json, curves.html; each config's own "
+                   "curve beside them)")
+        return
+    curve = learning_curve(configs[0], data, out=out, sizes=size_list, overrides=_settings(overrides),
+                           progress=not quiet)
     table = Table("training labels", *curve.macro_f1, title="macro-F1 (mean over grouped folds)")
     for row in curve.rows():
         table.add_row(str(row[0]), *[f"{v:.3f}" for v in row[1:]])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import ComplementNB
@@ -26,13 +28,26 @@ def build_pipeline(config: dict) -> Pipeline:
 
 
 def search_grid(config: dict) -> dict[str, list]:
-    """The ``[search]`` section as scikit-learn parameter names (``model.C`` -> ``model__C``)."""
-    grid = {}
+    """The ``[search]`` section as scikit-learn parameter names (``model.C`` -> ``model__C``). A
+    block's weight (``features.NAME.weight``) is the union's ``transformer_weights``: one dict per
+    combination of the weights searched, the other blocks at their configured weights."""
+    grid, weights = {}, {}
     for key, values in config.get("search", {}).items():
         if key in ("scoring", "inner_folds"):
             continue
+        parts = key.split(".")
+        if parts[0] == "features" and parts[-1] == "weight" and len(parts) == 3:
+            if parts[1] not in config["features"]:
+                raise ConfigError(f"search.{key}: there is no feature block {parts[1]!r}; the blocks are "
+                                  f"{', '.join(config['features'])}")
+            weights[parts[1]] = [float(v) for v in values]
+            continue
         name = key.replace(".", "__")
         grid[name] = [tuple(v) if isinstance(v, list) and key.endswith(_TUPLE_PARAMS) else v for v in values]
+    if weights:
+        fixed = {name: float(block.get("weight", 1.0)) for name, block in config["features"].items()}
+        grid["features__transformer_weights"] = [{**fixed, **dict(zip(weights, chosen))}
+                                                 for chosen in itertools.product(*weights.values())]
     return grid
 
 
