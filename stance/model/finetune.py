@@ -278,7 +278,7 @@ def _pairs(labels: np.ndarray, count: int, balanced: bool, rng) -> tuple[np.ndar
     """``count`` pairs of rows for contrastive training, half of one class and half of two, on a
     dimension drawn for each pair among those both rows are labelled on. ``balanced`` draws the
     first row of each pair evenly across the classes of its dimension, so rare classes take part.
-    Classes with one sentence give no pair of their own; a dimension with one class gives none."""
+    A class of one sentence takes part in pairs of two classes only; a dimension of one class in none."""
     dims = {}
     for t in range(labels.shape[1]):
         column = labels[:, t]
