@@ -146,3 +146,35 @@ def test_bombs_are_refused_within_bounded_memory(tmp_path):
     assert "decompresses to over 256 MB" in reasons["bomb.docx"]
     assert any("page over 16 MB as decoded" in r for r in reasons.values())
     assert peak_kb < 400 << 10, f"peak {peak_kb >> 10} MB"
+
+
+def _table_with_big_cells(path, rows, big_text: str, big_at: int, row_group_size: int):
+    """A parquet of ``rows`` articles (``GOOD`` text) whose row ``big_at`` holds ``big_text``."""
+    import pyarrow as pa
+    texts = [big_text if i == big_at else f"{GOOD} ({path.stem} {i})" for i in range(rows)]
+    table = pa.table({"id": [f"{path.stem}{i}" for i in range(rows)], "text": texts})
+    pq.write_table(table, path, row_group_size=row_group_size, compression="zstd")
+
+
+def test_parquet_and_dataset_cells_are_capped_per_record_and_per_row_group(tmp_path):
+    """A row group whose text unpacks to more than a record may take a row is refused unread (a few
+    kilobytes of zstd hold 20 MB here); a record over the cap in a row group of small ones is
+    rejected before it becomes Python strings; the rows beside them are kept."""
+    import datasets
+    root = tmp_path / "in"
+    root.mkdir()
+    _table_with_big_cells(root / "bomb.parquet", 6, "a" * (20 << 20), big_at=4, row_group_size=2)
+    assert (root / "bomb.parquet").stat().st_size < 100_000
+    _table_with_big_cells(root / "wide.parquet", 200, "b" * (MAX_RECORD_BYTES + 10), big_at=7, row_group_size=200)
+    datasets.Dataset.from_dict({"id": ["d0", "d1", "d2"], "text": [GOOD, "c" * (MAX_RECORD_BYTES + 10), GOOD + "!"]}
+                               ).save_to_disk(str(root / "saved"))
+    result = build_corpus([root / "bomb.parquet", root / "wide.parquet", root / "saved"], tmp_path / "out",
+                          workers=1)
+    rejects = {r["origin"].rsplit("/", 1)[-1]: r["reason"] for r in
+               map(json.loads, (tmp_path / "out" / "rejects.jsonl").open())}
+    assert set(rejects) == {"bomb.parquet#4", "bomb.parquet#5", "wide.parquet#7", "saved#1"}
+    assert "row group of 2 rows and" in rejects["bomb.parquet#4"] and "row_group_size" in rejects["bomb.parquet#5"]
+    # its text and its id ("wide7") count
+    assert rejects["wide.parquet#7"].startswith(f"record of {MAX_RECORD_BYTES + 15:,} bytes of text, over the")
+    assert rejects["saved#1"].startswith(f"record of {MAX_RECORD_BYTES + 12:,} bytes of text")
+    assert (result.counts.kept, result.counts.rejected) == (4 + 199 + 2, 4)

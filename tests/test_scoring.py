@@ -231,6 +231,31 @@ def test_an_unsorted_sentence_table_loses_nothing_and_a_repeated_sentence_id_is_
     assert sorted_scores.counts.rejected == 0
 
 
+def test_a_sentence_table_with_oversized_cells_loses_only_those_rows(default_run, tmp_path):
+    """A row group that unpacks to more than a record may take a row is refused unread, a sentence
+    over the record cap in a row group of small ones is rejected; both by row, the rest scored."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stance.ingest.readers import MAX_RECORD_BYTES
+    texts = [f"Officials met on day {i} and spoke of trade." for i in range(40)]
+    texts[3] = "a" * (MAX_RECORD_BYTES + 1)
+    texts[25] = "b" * (40 << 20)  # over 8 MB a row on average in its row group of four
+    table = pa.table({"sentence_id": [f"s{i}" for i in range(40)], "article_id": [f"a{i // 4}" for i in range(40)],
+                      "text": texts})
+    # rows 0-19 in one row group (sentence 3 too big on its own), 20-39 in five of four (rows 24-27 refused)
+    writer = pq.ParquetWriter(tmp_path / "sentences.parquet", table.schema, compression="zstd")
+    writer.write_table(table.slice(0, 20), row_group_size=20)
+    writer.write_table(table.slice(20), row_group_size=4)
+    writer.close()
+    result = score([tmp_path / "sentences.parquet"], default_run, tmp_path / "out", workers=1, chunk_size=1)
+    assert (result.counts.read, result.counts.scored, result.counts.rejected) == (40, 35, 5)
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    assert [r["origin"].rsplit(": ", 1)[1] for r in rejects] == ["row 4", "row 25", "row 26", "row 27", "row 28"]
+    assert rejects[0]["reason"].startswith("record of ") and rejects[0]["field"] == "text"
+    assert all("row group of 4 rows" in r["reason"] for r in rejects[1:])
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_other_formats(default_run, tmp_path, fmt):
     score([DEMO], default_run, tmp_path / "out", workers=1, format=fmt)

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from stance.errors import StanceError
 from stance.ingest.exports import (docx_paragraphs, factiva_articles, looks_like_factiva, looks_like_nexis,
                                    nexis_articles)
@@ -56,6 +58,8 @@ MAX_FILE_BYTES = 64 << 20
 #: What one record may take as read or decompressed: 8 bytes for each of the 1,000,000 characters an
 #: article may have (JSON escapes take up to 6 a character), plus room for the other fields.
 MAX_RECORD_BYTES = 8 * 1_000_000 + (1 << 16)
+#: A parquet row group is decompressed whole; one over this many bytes uncompressed is refused unread.
+MAX_ROW_GROUP_BYTES = 1 << 30
 #: A CSV field over this many characters is an unbalanced quote swallowing the rows after it.
 csv.field_size_limit(MAX_RECORD_BYTES)
 
@@ -482,14 +486,68 @@ def _csv_row(where: str, header: list[str], cells: list[str]) -> Record | Reject
     return Record(where, {**dict.fromkeys(header), **row})
 
 
-def _read_parquet(path: Path) -> Iterator[Record | Rejected]:
+def parquet_batches(path: Path, batch_rows: int, columns: list[str] | None = None
+                    ) -> Iterator[tuple[int, object, str | None]]:
+    """A parquet file's rows in Arrow batches of at most ``batch_rows``: ``(first row, batch, None)``,
+    or ``(first row, rows, reason)`` for rows of a row group refused unread. A row group is
+    decompressed whole, and a few kilobytes of file may hold gigabytes of repeated text, so one
+    that its own metadata says takes over ``MAX_ROW_GROUP_BYTES``, or over ``MAX_RECORD_BYTES``
+    a row on average, is refused. (Columns keep no size per row: a record's own cap applies
+    once its row group is read.)"""
     import pyarrow.parquet as pq
 
+    source = pq.ParquetFile(path)
     row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS):
-        for obj in batch.to_pylist():
-            yield Record(f"{path}#{row}", obj)
-            row += 1
+    for group in range(source.num_row_groups):
+        meta = source.metadata.row_group(group)
+        if meta.total_byte_size > min(MAX_ROW_GROUP_BYTES, MAX_RECORD_BYTES * max(meta.num_rows, 1)):
+            reason = (f"in a row group of {meta.num_rows:,} rows and {meta.total_byte_size:,} bytes uncompressed, "
+                      f"over the {MAX_ROW_GROUP_BYTES:,} read at once or {MAX_RECORD_BYTES:,} a row: write the "
+                      "table in smaller row groups (pyarrow: row_group_size)")
+            for start in range(0, meta.num_rows, batch_rows):
+                yield row + start, min(batch_rows, meta.num_rows - start), reason
+            row += meta.num_rows
+            continue
+        for batch in source.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns):
+            yield row, batch, None
+            row += batch.num_rows
+
+
+def record_sizes(batch) -> np.ndarray:
+    """Bytes of text (string and binary cells) in each row of an Arrow batch or table."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sizes = np.zeros(batch.num_rows, dtype=np.int64)
+    for column in batch.columns:
+        kind = column.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
+                or pa.types.is_large_binary(kind):
+            sizes += pc.fill_null(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
+    return sizes
+
+
+def _arrow_records(batch, prefix: str, first: int) -> Iterator[Record | Rejected]:
+    """The rows of an Arrow batch as records; a row whose text takes over ``MAX_RECORD_BYTES`` is
+    rejected before it becomes Python strings."""
+    sizes = record_sizes(batch)
+    over = set(np.flatnonzero(sizes > MAX_RECORD_BYTES).tolist()) if len(sizes) else set()
+    rows = batch.to_pylist() if not over else None
+    for i in range(batch.num_rows):
+        where = f"{prefix}#{first + i}"
+        if i in over:
+            yield Rejected(where, f"record of {sizes[i]:,} bytes of text, over the {MAX_RECORD_BYTES:,} a record "
+                                  "may take")
+        else:
+            yield Record(where, rows[i] if rows is not None else batch.slice(i, 1).to_pylist()[0])
+
+
+def _read_parquet(path: Path) -> Iterator[Record | Rejected]:
+    for first, batch, refused in parquet_batches(path, _BATCH_ROWS):
+        if refused:
+            yield from (Rejected(f"{path}#{first + k}", refused) for k in range(batch))
+        else:
+            yield from _arrow_records(batch, str(path), first)
 
 
 def _read_hf_dataset(path: Path) -> Iterator[Record | Rejected]:
@@ -497,11 +555,9 @@ def _read_hf_dataset(path: Path) -> Iterator[Record | Rejected]:
 
     loaded = datasets.load_from_disk(str(path))
     splits = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
-    for split, ds in splits:
+    for split, ds in splits:  # memory-mapped Arrow: a row is read only when converted
         prefix = f"{path}[{split}]" if split else str(path)
         row = 0
-        for batch in ds.iter(batch_size=_BATCH_ROWS):
-            columns = list(batch)
-            for values in zip(*(batch[c] for c in columns)):
-                yield Record(f"{prefix}#{row}", dict(zip(columns, values)))
-                row += 1
+        for batch in ds.with_format("arrow").iter(batch_size=_BATCH_ROWS):
+            yield from _arrow_records(batch, prefix, row)
+            row += batch.num_rows

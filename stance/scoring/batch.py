@@ -40,8 +40,8 @@ from stance.encoders.cache import uncached
 from stance.errors import StanceError
 from stance.ingest.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.ingest.pages import preload_extractor
-from stance.ingest.readers import (CHUNK_RECORDS, INPUT_FORMATS, TRANSFORMER_CHUNK, Chunk, FieldMap, Rejected,
-                                   find_inputs, read_chunks)
+from stance.ingest.readers import (CHUNK_RECORDS, INPUT_FORMATS, MAX_RECORD_BYTES, TRANSFORMER_CHUNK, Chunk,
+                                   FieldMap, Rejected, find_inputs, parquet_batches, read_chunks, record_sizes)
 from stance.model.runs import MODEL_FILE, load_run
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar
@@ -126,6 +126,8 @@ class SentenceChunk:
     first_row: int
     nbytes: int = 0
     repeats: tuple[int, ...] = ()
+    refused: str | None = None  # why rows first_row on were not read (the table then has none)
+    refused_rows: int = 0
 
 
 def score(inputs: Iterable[str | os.PathLike], model: str | os.PathLike, out: str | os.PathLike, *,
@@ -301,8 +303,12 @@ def _sentence_chunks(path: Path, rows_per_chunk: int, seen: set[int]) -> Iterato
     parquet = pq.ParquetFile(path)
     wanted = [c for c in ("article_id", "sentence_id", "index", "start", "end", "text", *CARRIED)
               if c in parquet.schema_arrow.names]
-    size, rows, first = file_size(path), max(1, parquet.metadata.num_rows), 0
-    for batch in parquet.iter_batches(batch_size=rows_per_chunk, columns=wanted):
+    size, rows = file_size(path), max(1, parquet.metadata.num_rows)
+    for first, batch, refused in parquet_batches(path, rows_per_chunk, wanted):
+        if refused:
+            yield SentenceChunk(str(path), parquet.schema_arrow.empty_table().select(wanted), first,
+                                size * batch // rows, refused=refused, refused_rows=batch)
+            continue
         repeats = []
         for row, sentence_id in enumerate(batch.column("sentence_id").to_pylist()):
             if sentence_id is None:
@@ -313,7 +319,6 @@ def _sentence_chunks(path: Path, rows_per_chunk: int, seen: set[int]) -> Iterato
             seen.add(digest)
         yield SentenceChunk(str(path), pa.Table.from_batches([batch]), first, size * batch.num_rows // rows,
                             tuple(repeats))
-        first += batch.num_rows
 
 
 def _ticking(chunks, bar, done: dict) -> Iterator:
@@ -447,26 +452,36 @@ def _write_atomic(path: Path, write) -> None:
 
 
 def _clean_sentences(chunk: SentenceChunk) -> tuple[int, list[Rejected], pa.Table]:
-    """Rows with text are kept (ids filled in where missing); the others are rejected by row."""
+    """Rows with text are kept (ids filled in where missing); the others are rejected by row: no text,
+    a repeated sentence id, over ``MAX_RECORD_BYTES`` of text (its cells are not kept in the reject),
+    or in a row group refused unread."""
     table = chunk.table
     text = table.column("text")
     has_text = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0), False)
     ok = has_text.to_numpy(zero_copy_only=False).copy()
+    sizes = record_sizes(table)
     repeated = np.zeros(len(ok), dtype=bool)
     repeated[list(chunk.repeats)] = True
-    ok &= ~repeated
-    rejects = [Rejected(f"{chunk.path}: row {chunk.first_row + i + 1}",
-                        "sentence id already scored from an earlier row; the first is scored" if repeated[i]
-                        else "sentence has no text", field="sentence_id" if repeated[i] else "text",
-                        raw=table.slice(i, 1).to_pylist()[0])
-               for i in np.flatnonzero(~ok)]
+    ok &= ~repeated & (sizes <= MAX_RECORD_BYTES)
+    rejects = [Rejected(f"{chunk.path}: row {chunk.first_row + i + 1}", chunk.refused)
+               for i in range(chunk.refused_rows)]
+    for i in np.flatnonzero(~ok):
+        where = f"{chunk.path}: row {chunk.first_row + i + 1}"
+        if sizes[i] > MAX_RECORD_BYTES:
+            rejects.append(Rejected(where, f"record of {sizes[i]:,} bytes of text, over the {MAX_RECORD_BYTES:,} a "
+                                           "record may take", field="text"))
+        else:
+            rejects.append(Rejected(where, "sentence id already scored from an earlier row; the first is scored"
+                                    if repeated[i] else "sentence has no text",
+                                    field="sentence_id" if repeated[i] else "text",
+                                    raw=table.slice(i, 1).to_pylist()[0]))
     table = table.filter(pa.array(ok))
     if "article_id" not in table.column_names:
         table = table.append_column("article_id", table.column("sentence_id"))
     for name in CARRIED:
         if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
-    return chunk.table.num_rows, rejects, table
+    return chunk.table.num_rows + chunk.refused_rows, rejects, table
 
 
 def _with_predictions(sentences: pa.Table, texts: list[str], model
