@@ -38,12 +38,8 @@ def uncertainty(proba: dict[str, np.ndarray], method: str = "entropy", focus: st
     """One score per sentence in [0, 1]; higher means the model is less sure."""
     if method not in UNCERTAINTY_METHODS:
         raise StanceError(f"{{uncertainty}} must be one of {', '.join(UNCERTAINTY_METHODS)}", uncertainty=method)
-    if focus is not None:
-        if focus not in proba:
-            raise StanceError(f"{{focus}}: the run predicts {', '.join(proba)}", focus=focus)
-        proba = {focus: proba[focus]}
     scores = []
-    for p in proba.values():
+    for p in _focused(proba, focus).values():
         p = np.clip(np.asarray(p, dtype=float), 1e-12, 1.0)
         if method == "entropy":
             scores.append(-(p * np.log(p)).sum(axis=1) / np.log(p.shape[1]))
@@ -51,6 +47,15 @@ def uncertainty(proba: dict[str, np.ndarray], method: str = "entropy", focus: st
             top = np.sort(p, axis=1)[:, -2:]
             scores.append(1.0 - (top[:, 1] - top[:, 0]))
     return np.mean(scores, axis=0)
+
+
+def _focused(proba: dict[str, np.ndarray], focus: str | None) -> dict[str, np.ndarray]:
+    """The probabilities of every dimension, or of the ``focus`` one only."""
+    if focus is None:
+        return proba
+    if focus not in proba:
+        raise StanceError(f"{{focus}}: the run predicts {', '.join(proba)}", focus=focus)
+    return {focus: proba[focus]}
 
 
 def select_random(n_items: int, n: int, seed: int = 0) -> list[int]:
@@ -141,10 +146,8 @@ def pick_balanced(texts: list[str], groups: list[str], n: int, *, seed: int = 0,
     """``n`` sentences shared evenly among the classes of every dimension (or the ``focus`` one), each
     the likeliest member of its class not yet taken: a rare class gets as many labels as a common
     one while its members are still being found, where random picks would bring a few."""
-    if focus is not None:
-        uncertainty(proba, focus=focus)  # the same error for a dimension the run does not predict
-        proba = {focus: proba[focus]}
-    rankings = [np.argsort(-np.asarray(p)[:, c], kind="stable") for p in proba.values() for c in range(p.shape[1])]
+    rankings = [np.argsort(-np.asarray(p)[:, c], kind="stable") for p in _focused(proba, focus).values()
+                for c in range(p.shape[1])]
     order = np.random.default_rng(seed).permutation(len(rankings))
     position = [0] * len(rankings)
     taken: set[int] = set()
