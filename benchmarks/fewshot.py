@@ -11,19 +11,17 @@ per config, size and draw, the mean per config and size, and seconds per fit (tw
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from stance.experiments.config import load_config
 from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
-BASIL = ROOT.parent / "shared" / "basil" / "sentences.jsonl"
-TONE = {"positive": 0, "negative": 1, "none": 2}   # conciliatory, adversarial, neutral
+sys.path.insert(0, str(Path(__file__).parent))
+from basil_tone import config, tone_sentences  # noqa: E402
 
 
 def main() -> None:
@@ -32,10 +30,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--configs", default="embeddings,finetuned,fewshot")
     args = parser.parse_args()
-    rows = [r for r in map(json.loads, BASIL.open()) if r.get("bias_polarity") in TONE and r.get("text")]
-    texts = np.array([r["text"] for r in rows])
-    y = np.array([TONE[r["bias_polarity"]] for r in rows])
-    events = np.array([r["event"] for r in rows])
+    texts, y, events = tone_sentences()
     rng = np.random.default_rng(0)
     unique = np.unique(events)
     test = np.isin(events, rng.choice(unique, len(unique) // 2, replace=False))
@@ -46,8 +41,7 @@ def main() -> None:
             train = np.random.default_rng(100 + draw).choice(pool, size, replace=False)
             for name in args.configs.split(","):
                 started = time.perf_counter()
-                path = Path(name) if name.endswith(".toml") else ROOT / "experiments" / f"{name}.toml"
-                model = build_pipeline(load_config(path)).fit(texts[train], y[train])
+                model = build_pipeline(config(name)).fit(texts[train], y[train])
                 f1 = macro_f1(y[test], model.predict(texts[test]))
                 results.setdefault((name, size), []).append(f1)
                 print(f"{size:>5} labels, draw {draw}: {name:<11} macro-F1 {f1:.3f} "

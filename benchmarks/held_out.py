@@ -15,21 +15,19 @@ experiments/*.toml or paths.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from stance.experiments.config import load_config
 from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import search_grid
 from stance.experiments.runner import _fit
 
-ROOT = Path(__file__).resolve().parents[1]
-BASIL = ROOT.parent / "shared" / "basil" / "sentences.jsonl"
-TONE = {"positive": 0, "negative": 1, "none": 2}   # conciliatory, adversarial, neutral
+sys.path.insert(0, str(Path(__file__).parent))
+from basil_tone import config, tone_sentences  # noqa: E402
 
 
 def main() -> None:
@@ -37,20 +35,16 @@ def main() -> None:
     parser.add_argument("--configs", default="default,static")
     parser.add_argument("--splits", type=int, default=6)
     args = parser.parse_args()
-    rows = [r for r in map(json.loads, BASIL.open()) if r.get("bias_polarity") in TONE and r.get("text")]
-    texts = np.array([r["text"] for r in rows])
-    y = np.array([TONE[r["bias_polarity"]] for r in rows])
-    events = np.array([str(r["event"]) for r in rows])
+    texts, y, events = tone_sentences()
     unique = np.unique(events)
     names = args.configs.split(",")
-    configs = {name: load_config(Path(name) if name.endswith(".toml") else ROOT / "experiments" / f"{name}.toml")
-               for name in names}
+    configs = {name: config(name) for name in names}
     scores = np.zeros((args.splits, len(names)))
     for split in range(args.splits):
         test = np.isin(events, np.random.default_rng(split).choice(unique, len(unique) // 2, replace=False))
-        for k, (name, config) in enumerate(configs.items()):
+        for k, (name, chosen_config) in enumerate(configs.items()):
             started = time.perf_counter()
-            model, chosen = _fit(config, search_grid(config), texts[~test], y[~test], events[~test])
+            model, chosen = _fit(chosen_config, search_grid(chosen_config), texts[~test], y[~test], events[~test])
             scores[split, k] = macro_f1(y[test], model.predict(texts[test]))
             print(f"split {split}: {name:<10} macro-F1 {scores[split, k]:.3f} ({time.perf_counter() - started:.0f} s"
                   + (f"; searched: {chosen}" if chosen else "") + ")", flush=True)

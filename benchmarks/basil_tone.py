@@ -1,0 +1,28 @@
+"""BASIL's sentences as a tone task, for the benchmarks that train configs on them: bias polarity
+positive / negative / none as conciliatory / adversarial / neutral (`mixed` dropped), with each
+sentence's event, by which held-out halves are drawn."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from stance.experiments.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+BASIL = ROOT.parent / "shared" / "basil" / "sentences.jsonl"
+TONE = {"positive": 0, "negative": 1, "none": 2}   # conciliatory, adversarial, neutral
+
+
+def tone_sentences() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Texts, tone labels and events of BASIL's sentences."""
+    rows = [r for r in map(json.loads, BASIL.open()) if r.get("bias_polarity") in TONE and r.get("text")]
+    return (np.array([r["text"] for r in rows]), np.array([TONE[r["bias_polarity"]] for r in rows]),
+            np.array([str(r["event"]) for r in rows]))
+
+
+def config(name: str) -> dict:
+    """A config by name (experiments/NAME.toml) or path (ending in .toml)."""
+    return load_config(Path(name) if name.endswith(".toml") else ROOT / "experiments" / f"{name}.toml")
