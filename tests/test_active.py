@@ -47,6 +47,12 @@ def test_balanced_takes_the_likeliest_member_of_each_class_in_turn():
         STRATEGY["balanced"](texts, groups, 1, proba={"tone": tone}, focus="speaker")
 
 
+@pytest.mark.parametrize("select", ["uncertain", "uncertain-diverse", "balanced"])
+def test_strategies_that_read_a_model_say_they_need_one(select, tmp_path):
+    with pytest.raises(StanceError, match=f"select='{select}' needs model: the run whose predictions pick"):
+        push(None, tmp_path, "project", select=select, n=5)
+
+
 def test_uncertain_diverse_spreads_a_batch_over_the_least_sure():
     from stance.labels.select import STRATEGY, UNCERTAIN_POOL
     rng = np.random.default_rng(0)
