@@ -44,7 +44,9 @@ _sessions: dict[tuple, "OnnxEncoder"] = {}
 
 def vector_tag(backend: str) -> str:
     """What vectors are cached under, beside the model's identity: ``torch``, ``onnx-int8-r1``, ``onnx-fp32-r1``."""
-    return TRAINING_BACKEND if backend == TRAINING_BACKEND else "onnx-" + MODEL_FILES[backend].removeprefix("model.").removesuffix(".onnx")
+    if backend == TRAINING_BACKEND:
+        return TRAINING_BACKEND
+    return "onnx-" + MODEL_FILES[backend].removeprefix("model.").removesuffix(".onnx")
 
 
 def onnx_encoder(files: EncoderFiles, cache_dir: Path, device: str = "cpu",

@@ -176,9 +176,10 @@ class AuditSize:
                      "informative on these sentences as in its cross-validation; after the audit, `stance "
                      "estimate --audit` gives the widths reached.")
         largest = max((g["with_model"] for g in self.groups), default=0)
-        lines.append(f"draw it with: stance audit push {self.scores} --n {largest * len(self.groups)} "
-                     f"--by {' --by '.join(self.by)} --project NAME   (equal allocation: {largest:,} per group)"
-                     if self.by else f"draw it with: stance audit push {self.scores} --n {self.with_model} --project NAME")
+        push = f"draw it with: stance audit push {self.scores}"
+        lines.append(f"{push} --n {largest * len(self.groups)} --by {' --by '.join(self.by)} --project NAME   "
+                     f"(equal allocation: {largest:,} per group)" if self.by
+                     else f"{push} --n {self.with_model} --project NAME")
         return "\n".join(lines)
 
 

@@ -156,11 +156,11 @@ def estimation(scores: str | Path, *, by: list[str] | None = None, period: str |
     with progress_bar("estimate", len(labels), enabled=progress, unit="dimensions") as bar:
         for dim, names in labels.items():
             proba = frame[[f"{dim}_p_{name}" for name in names]].to_numpy(dtype=np.float64)
-            found.dimensions[dim] = Dimension(
-                proba, grouping, quantify.estimate_groups(proba, grouping, articles, references[dim], method, level=level,
-                                                replicates=replicates, seed=seed, evidence=evidence[dim],
-                                                min_articles=min_articles),
-                evidence[dim], references[dim].macro_f1() < quantify.WEAK_MODEL_F1)
+            model_only = quantify.estimate_groups(proba, grouping, articles, references[dim], method, level=level,
+                                                  replicates=replicates, seed=seed, evidence=evidence[dim],
+                                                  min_articles=min_articles)
+            found.dimensions[dim] = Dimension(proba, grouping, model_only, evidence[dim],
+                                              references[dim].macro_f1() < quantify.WEAK_MODEL_F1)
             bar.advance()
     return found
 

@@ -225,8 +225,8 @@ def _by_group(frame: pd.DataFrame, groups: list[str], articles: pd.DataFrame) ->
 def _interval_rows(rows: list[str], names: list[str], key: str, cells: pd.DataFrame, value: str, hollow,
                    hollow_label: str, scale: float = 1.0, height: float = 0.55):
     """A figure with one row per entry of ``rows`` (``cells[key]``) and one interval per class, the
-    point drawn hollow where ``hollow`` (a function of a class's rows) says; returns the figure, its axes, where each class's
-    intervals lie and the legend's handles."""
+    point drawn hollow where ``hollow`` (a function of a class's rows) says; returns the figure, its
+    axes, where each class's intervals lie and the legend's handles."""
     from matplotlib.lines import Line2D
     fig = Figure(figsize=(7.5, height * len(rows) + 1.4))
     ax = fig.subplots()

@@ -336,7 +336,8 @@ def build_corpus(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
                 progress_bar("corpus build", total_bytes, enabled=progress, unit="bytes",
                              status="{articles:,} articles {sentences:,} sentences",
                              articles=0, sentences=0) as bar, \
-                closing(ordered_map(work, _ticking(read_chunks(inputs, input_format=input_format), bar), workers)) as results:
+                closing(ordered_map(work, _ticking(read_chunks(inputs, input_format=input_format), bar),
+                                    workers)) as results:
             for result in results:
                 result.unspool()
                 counts.read += result.read

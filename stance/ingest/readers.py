@@ -527,17 +527,21 @@ def record_sizes(batch) -> np.ndarray:
     return sizes
 
 
+def oversized(size: int) -> str:
+    """Why a row of ``size`` bytes of text is rejected (parquet, datasets and sentence tables alike)."""
+    return f"record of {size:,} bytes of text, over the {MAX_RECORD_BYTES:,} a record may take"
+
+
 def _arrow_records(batch, prefix: str, first: int) -> Iterator[Record | Rejected]:
     """The rows of an Arrow batch as records; a row whose text takes over ``MAX_RECORD_BYTES`` is
     rejected before it becomes Python strings."""
     sizes = record_sizes(batch)
-    over = set(np.flatnonzero(sizes > MAX_RECORD_BYTES).tolist()) if len(sizes) else set()
+    over = set(np.flatnonzero(sizes > MAX_RECORD_BYTES).tolist())
     rows = batch.to_pylist() if not over else None
     for i in range(batch.num_rows):
         where = f"{prefix}#{first + i}"
         if i in over:
-            yield Rejected(where, f"record of {sizes[i]:,} bytes of text, over the {MAX_RECORD_BYTES:,} a record "
-                                  "may take")
+            yield Rejected(where, oversized(sizes[i]))
         else:
             yield Record(where, rows[i] if rows is not None else batch.slice(i, 1).to_pylist()[0])
 

@@ -41,7 +41,8 @@ from stance.errors import StanceError
 from stance.ingest.corpus import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, METADATA, file_size, process_chunk, reject_line
 from stance.ingest.pages import preload_extractor
 from stance.ingest.readers import (CHUNK_RECORDS, INPUT_FORMATS, MAX_RECORD_BYTES, TRANSFORMER_CHUNK, Chunk,
-                                   FieldMap, Rejected, find_inputs, parquet_batches, read_chunks, record_sizes)
+                                   FieldMap, Rejected, find_inputs, oversized, parquet_batches, read_chunks,
+                                   record_sizes)
 from stance.model.runs import MODEL_FILE, load_run
 from stance.parallel import default_workers, ordered_map
 from stance.progress import progress_bar
@@ -468,8 +469,7 @@ def _clean_sentences(chunk: SentenceChunk) -> tuple[int, list[Rejected], pa.Tabl
     for i in np.flatnonzero(~ok):
         where = f"{chunk.path}: row {chunk.first_row + i + 1}"
         if sizes[i] > MAX_RECORD_BYTES:
-            rejects.append(Rejected(where, f"record of {sizes[i]:,} bytes of text, over the {MAX_RECORD_BYTES:,} a "
-                                           "record may take", field="text"))
+            rejects.append(Rejected(where, oversized(sizes[i]), field="text"))
         else:
             rejects.append(Rejected(where, "sentence id already scored from an earlier row; the first is scored"
                                     if repeated[i] else "sentence has no text",
