@@ -176,7 +176,8 @@ def compare_command(
 def curve_command(
     configs: Annotated[list[Path], typer.Argument(help="Experiment config; several to compare on the same folds.")],
     data: Annotated[Path, typer.Option("--data", "-d", help="Labelled dataset.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where curve.json/png/html go.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where curve.json/png/html go (curves.* and a "
+                                                                      "folder per config, for several).")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="Comma-separated training sizes (default: doubling).")] = None,
     overrides: SetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,

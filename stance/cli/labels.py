@@ -25,7 +25,8 @@ def push(
     filters: Annotated[Optional[list[str]], typer.Option(
         "--filter", help="Keep only sentences mentioning this term (repeat for any of several).")] = None,
     context: Annotated[int, typer.Option(help="Sentences of context shown before and after.")] = 2,
-    seed: Annotated[int, typer.Option(help="Seed for random and diverse selection.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the strategies' random choices (random, diverse and "
+                                           "uncertain-diverse's spread, balanced's order of classes).")] = 0,
     update_config: Annotated[bool, typer.Option(help="Replace the project's labelling config if it "
                                                      "no longer matches the schema.")] = False,
     model: Annotated[Optional[str], typer.Option(
