@@ -178,6 +178,41 @@ def test_a_group_without_audit_labels_keeps_the_model_estimate_and_is_flagged(de
     assert others.method.str.contains("too few audit labels").all()
 
 
+def test_audits_of_many_groups_are_pooled_unless_asked_not_to(demo_scores, tmp_path):
+    """30 articles as groups, 3 audited sentences each: every class's shares are pooled across them
+    (narrower on average than each group's own, and said so in the method); ``pool="never"`` and
+    fewer than POOL_MIN_GROUPS audited groups keep each group's own; differences keep them too."""
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet")
+    audit = gold_audit(demo_scores, sentences.groupby("article_id").head(3).sentence_id.tolist(), tmp_path / "a")
+    found = estimation(demo_scores, by=["article_id"], audit=audit, replicates=20)
+    pooled = found.shares()
+    own = estimate(demo_scores, by=["article_id"], audit=audit, replicates=20, pool="never")
+    assert pooled.method.str.startswith("pooled audit across 30 groups").all()
+    assert own.method.str.contains("simple random sample").all() and not own.method.str.startswith("pooled").any()
+    assert (pooled[["article_id", "dimension", "class", "n_audit"]] == own[["article_id", "dimension", "class",
+                                                                           "n_audit"]]).all().all()
+    assert (pooled.high - pooled.low).mean() < (own.high - own.low).mean()
+    assert ((pooled.low <= pooled.estimate) & (pooled.estimate <= pooled.high)).all()
+    # differences stay each group's own audit: own shares subtracted
+    first, second = sorted(sentences.article_id.unique())[:2]
+    differences = found.differences("article_id")
+    row = differences[(differences.group == first) & (differences.baseline == second)].iloc[0]
+    point = own.set_index(["article_id", "dimension", "class"])["estimate"]
+    assert row["difference"] == pytest.approx(point[first, row["dimension"], row["class"]]
+                                              - point[second, row["dimension"], row["class"]])
+    assert row["method"].startswith("audit (each group's own PPI++")
+    few = sentences[sentences.article_id.isin(sorted(sentences.article_id.unique())[:19])]
+    audit19 = gold_audit(demo_scores, few.groupby("article_id").head(3).sentence_id.tolist(), tmp_path / "b")
+    some = estimate(demo_scores, by=["article_id"], audit=audit19, replicates=20)
+    assert not some.method.str.startswith("pooled").any()
+    with pytest.raises(StanceError, match="pool='always': audits are pooled across groups 'auto'"):
+        estimate(demo_scores, audit=audit, pool="always", replicates=20)
+    done = _cli(demo_scores, "--out", tmp_path / "e.csv", "--by", "article_id", "--audit", audit, "--replicates", 20)
+    assert done.returncode == 0, done.stderr
+    assert "300 pooled" in done.stderr and "on average over the groups, not for each group alone" in done.stderr
+    assert read_estimates(tmp_path / "e.csv")["estimate"].to_numpy() == pytest.approx(pooled["estimate"].to_numpy())
+
+
 # ---------------------------------------------------------------- bad input: one sentence, exit status 1
 
 def _cli(*args):

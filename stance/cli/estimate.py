@@ -7,7 +7,7 @@ import typer
 
 from stance.cli._app import RunsOption, app, run_path
 from stance.progress import stderr
-from stance.quantify import DEFAULT_METHOD, METHODS, MIN_ARTICLES, REPLICATES
+from stance.quantify import DEFAULT_METHOD, METHODS, MIN_ARTICLES, POOL_MIN_GROUPS, REPLICATES
 
 
 @app.command("estimate")
@@ -29,6 +29,10 @@ def estimate_command(
     audit: Annotated[Optional[Path], typer.Option(
         help="Labelled random sample of these scores (from `stance audit push` + `labels pull`): "
              "intervals that hold whatever the model's errors.")] = None,
+    pool: Annotated[str, typer.Option(
+        help="With --audit: pool each class's audited shares across groups where at least "
+             f"{POOL_MIN_GROUPS} are audited at random (auto), for narrower intervals that cover on average "
+             "over the groups; never: each group's own audit, an interval that holds for each group.")] = "auto",
     level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
     min_articles: Annotated[int, typer.Option(help="Flag groups with fewer articles than this.")] = MIN_ARTICLES,
     method: Annotated[str, typer.Option(
@@ -51,7 +55,10 @@ def estimate_command(
     error to a bootstrap over articles. They assume the corpus differs from the labelled
     data no more than those checks did. With `--audit` the model's predictions on every
     sentence are combined with the audit's labels (PPI++ under the audit's design):
-    intervals that hold whatever the model's errors. Groups with fewer than
+    intervals that hold whatever the model's errors. With many audited groups (outlets,
+    months) each class's shares are pooled across them (--pool auto): a group's few
+    labels borrow strength from the others, and the intervals cover on average over the
+    groups. Groups with fewer than
     --min-articles articles (their interval counts an article as about one observation)
     or few audit labels are flagged, never hidden.
 
@@ -59,20 +66,27 @@ def estimate_command(
     writes shares.csv, shares.differences.csv (outlet against outlet) and shares.trends.csv
     (the slope per month of each outlet's shares).
     """
-    from stance.findings.estimate import MODEL_ONLY, MODEL_ONLY_ASSUMPTION, companion, estimate, read_estimates
-    result = estimate(scores, out, by=by, period=period, audit=audit, level=level, min_articles=min_articles,
-                      method=method, replicates=replicates, seed=seed, model=run_path(model, runs) if model else None,
-                      compare=compare, baseline=baseline, progress=not quiet)
+    from stance.findings.estimate import (MODEL_ONLY, MODEL_ONLY_ASSUMPTION, POOLED, POOLED_NOTE, companion,
+                                          estimate_tables)
+    tables = estimate_tables(scores, out, by=by, period=period, audit=audit, level=level, min_articles=min_articles,
+                             method=method, replicates=replicates, seed=seed,
+                             model=run_path(model, runs) if model else None, compare=compare, baseline=baseline,
+                             pool=pool, progress=not quiet)
+    result = tables["shares"]
     flagged = int((result["flag"] != "").sum())
     keys = [c for c in result.columns if c in (*(by or []), "period")]
     groups = len(result.drop_duplicates(keys)) if keys else 1
     model_only = int(result["method"].str.startswith(MODEL_ONLY).sum())
-    stderr.print(f"{len(result):,} estimates ({groups:,} groups), {flagged:,} flagged, {model_only:,} model-only; "
-                 f"method: {result['method'].iloc[0]}; written to {out}", highlight=False)
+    pooled = int(result["method"].str.startswith(POOLED).sum())
+    stderr.print(f"{len(result):,} estimates ({groups:,} groups), {flagged:,} flagged, {model_only:,} model-only"
+                 f"{f', {pooled:,} pooled' if pooled else ''}; method: {result['method'].iloc[0]}; written to {out}",
+                 highlight=False)
     if model_only:
         stderr.print(f"note: {MODEL_ONLY_ASSUMPTION}", highlight=False)
+    if pooled:
+        stderr.print(f"note: {POOLED_NOTE}", highlight=False)
     if compare is not None:
-        differences = read_estimates(companion(out, "differences"), kind="differences")
+        differences = tables["differences"]
         stderr.print(f"{len(differences):,} differences between groups of {compare}, "
                      f"{int(differences['holds'].sum()):,} hold at {level:.0%} after Holm's adjustment; written to "
                      f"{companion(out, 'differences')}", highlight=False)

@@ -24,6 +24,9 @@ def report_command(
     audit: Annotated[Optional[Path], typer.Option(
         help="Audit labels (see `stance audit push`): valid intervals, and the model's precision and "
              "recall on these articles.")] = None,
+    pool: Annotated[str, typer.Option(
+        help="With --audit: auto pools each class's audited shares across groups where 20 or more are "
+             "audited (intervals that cover on average over the groups); never: each group's own.")] = "auto",
     level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
 ) -> None:
     """One self-contained HTML file (plots inline, no network needed): each class's share per group and
@@ -35,5 +38,5 @@ def report_command(
     """
     from stance.findings.report import report
     result = report(scores, out, by=by, period=period, examples=examples, estimates=estimates, audit=audit,
-                    level=level)
+                    level=level, pool=pool)
     stderr.print(str(result), highlight=False)

@@ -14,7 +14,12 @@ data's, so:
   ``stance audit push`` and ``labels pull``, or any labelled dataset whose ids are in
   the scores) the model's predictions on every sentence are combined with the audit
   labels (PPI++ under the audit's sampling design), which gives intervals that hold
-  whatever the model's errors.
+  whatever the model's errors. Where many groups are audited at random (``POOL_MIN_GROUPS``),
+  each class's shares are pooled across them by default (``pool="auto"``): a group's own
+  audit borrows strength from the others through the line that relates the model's shares
+  to the audited ones (:func:`stance.quantify.pooled_shares`). Those intervals are narrower
+  and cover at their level on average over the groups, not for each group alone
+  (``POOLED_NOTE``); ``pool="never"`` keeps each group's own.
 
 One row per group x dimension x class: the ``by`` fields, ``period``, ``dimension``,
 ``class``, ``estimate``, ``low``, ``high``, ``n_sentences``, ``n_articles``,
@@ -50,6 +55,13 @@ TREND_COLUMNS = ["dimension", "class", "slope", "low", "high", "p_value", "per",
 TABLES = {"shares": COLUMNS, "differences": DIFFERENCE_COLUMNS, "trends": TREND_COLUMNS}
 #: How rows without an audit begin their ``method``, and the assumption they rest on.
 MODEL_ONLY = "model-only"
+#: How pooled audit rows begin their ``method``, and what their intervals promise.
+POOLED = "pooled audit"
+POOLED_NOTE = ("pooled audit estimates borrow strength across the audited groups: their intervals cover at "
+               "their level on average over the groups, not for each group alone, so a group unlike the "
+               "others can be missed (pool='never', or --pool never, gives each group's own audit)")
+#: When shares are pooled across audited groups: ``auto`` where at least ``POOL_MIN_GROUPS`` are.
+POOLING = ("auto", "never")
 MODEL_ONLY_ASSUMPTION = ("model-only estimates assume the scored corpus differs from the labelled data no more "
                          "than the run's own checks did (its sources from one another, or its artificial class "
                          "mixes); an audit of the scored corpus is what makes an interval hold regardless")
@@ -59,7 +71,8 @@ def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str]
              period: str | None = None, audit: str | Path | None = None, level: float = 0.95,
              min_articles: int = quantify.MIN_ARTICLES, method: str = quantify.DEFAULT_METHOD,
              replicates: int = quantify.REPLICATES, seed: int = 0, model: str | Path | None = None,
-             compare: str | None = None, baseline: str | None = None, progress: bool = False) -> pd.DataFrame:
+             compare: str | None = None, baseline: str | None = None, pool: str = "auto",
+             progress: bool = False) -> pd.DataFrame:
     """Estimate class shares per group of the scores directory ``scores``; write them to ``out``
     (.csv, .parquet or .json) when given, and return them as a DataFrame.
 
@@ -68,22 +81,31 @@ def estimate(scores: str | Path, out: str | Path | None = None, *, by: list[str]
     (written beside ``out`` as ``STEM.trends.EXT``). ``compare`` (a ``by`` field, added to
     ``by`` if missing) also writes the differences between its groups beside ``out``
     (``STEM.differences.EXT``; see :func:`compare`). ``model`` is the run whose
-    cross-validated predictions correct the shares (default: the run that scored them).
+    cross-validated predictions correct the shares (default: the run that scored them). ``pool``
+    (``auto`` or ``never``) says whether audited shares are pooled across groups (see the module).
     """
+    return estimate_tables(scores, out, by=by, period=period, audit=audit, level=level,
+                           min_articles=min_articles, method=method, replicates=replicates, seed=seed,
+                           model=model, compare=compare, baseline=baseline, pool=pool, progress=progress)["shares"]
+
+
+def estimate_tables(scores: str | Path, out: str | Path | None = None, *, compare: str | None = None,
+                    baseline: str | None = None, period: str | None = None, **options) -> dict[str, pd.DataFrame]:
+    """:func:`estimate`'s tables by name: ``shares``, and ``differences`` with ``compare`` and
+    ``trends`` with ``period``, each written beside ``out`` when given (see :func:`companion`)."""
     if baseline is not None and compare is None:
         raise StanceError("{baseline} needs {compare}: the field whose groups it is one of",
                           baseline=baseline, compare=...)
-    found = estimation(scores, by=by, period=period, audit=audit, level=level, min_articles=min_articles,
-                        method=method, replicates=replicates, seed=seed, model=model, compare=compare,
-                        out=out, progress=progress)
-    result = found.shares()
+    found = estimation(scores, period=period, compare=compare, out=out, **options)
+    tables = {"shares": found.shares()}
+    if compare is not None:
+        tables["differences"] = found.differences(compare, baseline)
+    if period is not None:
+        tables["trends"] = found.trends()
     if out is not None:
-        write_estimates(result, out)
-        if compare is not None:
-            write_estimates(found.differences(compare, baseline), companion(out, "differences"))
-        if period is not None:
-            write_estimates(found.trends(), companion(out, "trends"))
-    return result
+        for kind, table in tables.items():
+            write_estimates(table, out if kind == "shares" else companion(out, kind))
+    return tables
 
 
 def compare(scores: str | Path, field: str, *, baseline: str | None = None, by: list[str] | None = None,
@@ -119,7 +141,7 @@ def estimation(scores: str | Path, *, by: list[str] | None = None, period: str |
                audit: str | Path | None = None, level: float = 0.95, method: str = quantify.DEFAULT_METHOD,
                replicates: int = quantify.REPLICATES, seed: int = 0, model: str | Path | None = None,
                compare: str | None = None, min_articles: int = quantify.MIN_ARTICLES, out=None,
-               progress: bool = False, known: tuple | None = None) -> "Estimation":
+               pool: str = "auto", progress: bool = False, known: tuple | None = None) -> "Estimation":
     """Every group's estimates, from which :meth:`Estimation.shares`, :meth:`~Estimation.differences`
     and :meth:`~Estimation.trends` are read without estimating twice (the arguments as for
     :func:`estimate`). ``known`` is what :func:`run_references` gave for the run when already read
@@ -130,6 +152,9 @@ def estimation(scores: str | Path, *, by: list[str] | None = None, period: str |
         raise StanceError(f"{out}: the estimates file must end in {', '.join(OUTPUT_FORMATS)}")
     if method not in quantify.METHODS:
         raise StanceError(f"the method must be one of {', '.join(quantify.METHODS)}, not {method!r}")
+    if pool not in POOLING:
+        raise StanceError(f"{{pool}}: audits are pooled across groups 'auto' (where {quantify.POOL_MIN_GROUPS} or "
+                          "more are audited) or 'never'", pool=pool)
     if replicates < 2:
         raise StanceError(f"{{replicates}} must be at least 2 (1,000 is the default), not {replicates}",
                           replicates=replicates)
@@ -152,7 +177,7 @@ def estimation(scores: str | Path, *, by: list[str] | None = None, period: str |
     articles = pd.factorize(frame["article_id"])[0]
     audit_rows = join_audit(audit, opened, frame, grouping) if audit is not None else None
     found = Estimation(labels, key_columns, group_table, grouping, articles, level, min_articles, replicates,
-                       audit_rows, period)
+                       audit_rows, period, pool)
     with progress_bar("estimate", len(labels), enabled=progress, unit="dimensions") as bar:
         for dim, names in labels.items():
             proba = frame[[f"{dim}_p_{name}" for name in names]].to_numpy(dtype=np.float64)
@@ -188,10 +213,10 @@ class Estimation:
     """Every group's estimates, from which the shares, differences and trends tables are read."""
 
     def __init__(self, labels, key_columns, group_table, grouping, articles, level, min_articles, replicates,
-                 audit_rows, period) -> None:
+                 audit_rows, period, pool="auto") -> None:
         self.labels, self.key_columns, self.group_table = labels, key_columns, group_table
         self.grouping, self.level, self.min_articles, self.replicates = grouping, level, min_articles, replicates
-        self.audit_rows, self.period = audit_rows, period
+        self.audit_rows, self.period, self.pool = audit_rows, period, pool
         self.n_groups = int(grouping.max()) + 1
         self.n_sentences = np.bincount(grouping, minlength=self.n_groups)
         article_group = pd.Series(grouping).groupby(articles).first()
@@ -220,9 +245,37 @@ class Estimation:
         return self._cells[key]
 
     def shares(self) -> pd.DataFrame:
-        rows = [self.cell(dim, g, c)[0] for dim, names in self.labels.items() for g in range(self.n_groups)
-                for c in range(len(names))]
+        pooled = {key: row for dim, names in self.labels.items() for c in range(len(names))
+                  for key, row in self._pooled(dim, c).items()}
+        rows = [pooled.get((dim, g, c)) or self.cell(dim, g, c)[0] for dim, names in self.labels.items()
+                for g in range(self.n_groups) for c in range(len(names))]
         return pd.DataFrame(rows, columns=[*self.key_columns, *COLUMNS])
+
+    def _pooled(self, dim: str, c: int) -> dict[tuple[str, int, int], dict]:
+        """The rows of class ``c`` of ``dim`` with their random audits pooled across groups (see
+        :func:`quantify.pooled_shares`), by cell; none unless ``pool`` allows and enough groups are audited."""
+        audited = [g for g in range(self.n_groups) if self.cell(dim, g, c)[1] is not None]
+        if (self.pool == "never" or self.audit_rows is None or self.audit_rows.chances is not None
+                or len(audited) < quantify.POOL_MIN_GROUPS):
+            return {}
+        d = self.dimensions[dim]
+        rows, y, _ = self.audit_rows.resolved(dim)
+        groups = self.grouping[rows]
+        inside = np.isin(groups, audited)
+        coefficient, keep = quantify.shared_coefficient(y[inside] == c, d.proba[rows[inside], c],
+                                                        np.searchsorted(audited, groups[inside]))
+        direct = [self.audit_rows.cell(dim, g, c, d.totals[g, c], d.proba[:, c], self.grouping, self.level,
+                                       self.cell(dim, g, c)[0], [], coefficient)[1] for g in audited]
+        population = self.n_sentences[audited]
+        pooled = quantify.pooled_shares(np.array([a.estimate for a in direct]), d.totals[audited, c] / population,
+                                        np.array([a.n_audit for a in direct]), population, keep, self.level)
+        return {(dim, g, c): {**self.cell(dim, g, c)[0], "estimate": float(pooled.estimate[i]),
+                              "low": float(pooled.low[i]), "high": float(pooled.high[i]),
+                              "method": f"{POOLED} across {len(audited)} groups (each group's PPI++, coefficient "
+                                        f"{coefficient:.2f} for all, moved {1 - pooled.shrinkage[i]:.0%} toward "
+                                        "the line through the model's shares; robust empirical-Bayes interval, "
+                                        f"{self.level:.0%} on average over the groups); {self.audit_rows.design}"}
+                for i, g in enumerate(audited)}
 
     def differences(self, field: str, baseline: str | None = None) -> pd.DataFrame:
         others = [k for k in self.key_columns if k != field]
@@ -260,7 +313,7 @@ class Estimation:
                                  "group": values[a], "baseline": values[b], "difference": float(d),
                                  "low": float(low), "high": float(high), "p_value": float(p),
                                  "n_audit": int(row_a["n_audit"] + row_b["n_audit"]) if both else 0,
-                                 "method": ("audit (PPI++ under the audit's design)" if both
+                                 "method": ("audit (each group's own PPI++ under the audit's design)" if both
                                             else f"{MODEL_ONLY}: bootstrap over articles plus the error measured "
                                                  "on differences between the run's checks")})
             adjusted = quantify.holm(np.array([r["p_value"] for r in rows[first:]])) if len(rows) > first else []
@@ -429,9 +482,11 @@ class AuditSample:
         return rows, y, self.population[strata] / np.maximum(labelled[strata], 1)
 
     def cell(self, dim: str, g: int, c: int, f_total: float, p: np.ndarray, grouping: np.ndarray, level: float,
-             row: dict, thin: list[str]) -> tuple[dict, quantify.AuditEstimate | None]:
+             row: dict, thin: list[str], coefficient: float | None = None
+             ) -> tuple[dict, quantify.AuditEstimate | None]:
         """What the audit changes in the row of class ``c`` in group ``g`` (its estimate, or a flag when
-        the group has too few audit labels), and the audit estimate (None then)."""
+        the group has too few audit labels), and the audit estimate (None then). ``coefficient`` fixes
+        PPI++'s (a simple random audit only; default: the group's own best)."""
         rows, strata, y, chances = self._labelled(dim)
         in_group = grouping[rows] == g
         n_audit = int(in_group.sum())
@@ -440,7 +495,7 @@ class AuditSample:
                     "method": row["method"] + "; too few audit labels in this group to use them"}, None
         hits = (y == c).astype(float)
         result = (quantify.audit_share(float(f_total), row["n_sentences"], hits, p[rows], in_group, strata,
-                                       self.population, level=level) if chances is None
+                                       self.population, level=level, coefficient=coefficient) if chances is None
                   else quantify.active_share(float(f_total), row["n_sentences"], hits, p[rows], chances, in_group,
                                              level=level))
         combined = (f"PPI++ (model predictions on every sentence + audit labels, coefficient "

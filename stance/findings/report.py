@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 
 from stance import quantify
 from stance.errors import StanceError
-from stance.findings.estimate import (COLUMNS, MODEL_ONLY, MODEL_ONLY_ASSUMPTION, companion, estimation, join_audit,
-                                      read_estimates, run_references)
+from stance.findings.estimate import (COLUMNS, MODEL_ONLY, MODEL_ONLY_ASSUMPTION, POOLED, POOLED_NOTE, companion,
+                                      estimation, join_audit, read_estimates, run_references)
 from stance.findings.scores import FREQUENCY as _FREQUENCY, PERIODS, group_keys, open_scores
 from stance.plots import PALETTE, figure, img
 from stance.scoring.batch import NET_SCORE
@@ -55,12 +55,13 @@ class ReportResult:
 
 def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, period: str = "auto",
            examples: int = EXAMPLES, estimates: str | Path | pd.DataFrame | None = None,
-           audit: str | Path | None = None, level: float = 0.95) -> ReportResult:
+           audit: str | Path | None = None, level: float = 0.95, pool: str = "auto") -> ReportResult:
     """Write the HTML report of the scores directory ``scores`` to ``out``.
 
     ``estimates`` (a file or DataFrame from :func:`stance.findings.estimate`) is shown as it is;
     otherwise shares are estimated here per ``by`` field and per ``period``, with the
-    ``audit`` labels when given (which also measure the model on the target corpus).
+    ``audit`` labels when given (which also measure the model on the target corpus), pooled
+    across groups as ``pool`` says (see :func:`stance.findings.estimate.estimate`).
     """
     scores = Path(scores)
     opened = open_scores(scores)
@@ -108,16 +109,17 @@ def report(scores: str | Path, out: str | Path, *, by: list[str] | None = None, 
         for field in by:
             if field == "date":
                 continue
-            found = estimation(scores, by=[field], compare=field, audit=audit, level=level, known=known)
+            found = estimation(scores, by=[field], compare=field, audit=audit, level=level, pool=pool,
+                               known=known)
             shares = found.shares()
             largest = None if found.n_groups <= ALL_PAIRS else str(
                 shares.loc[shares["n_sentences"].idxmax(), field])
             sections.append((shares, found.differences(field, baseline=largest) if found.n_groups > 1 else None))
         if period:
-            sections.append((estimation(scores, period=period, audit=audit, level=level, known=known).shares(),
-                             None))
+            over_time = estimation(scores, period=period, audit=audit, level=level, pool=pool, known=known)
+            sections.append((over_time.shares(), None))
         if not sections:
-            sections.append((estimation(scores, audit=audit, level=level, known=known).shares(), None))
+            sections.append((estimation(scores, audit=audit, level=level, pool=pool, known=known).shares(), None))
         if sections:
             parts.append(_method_note(sections[0][0], level, None))
         for shares, differences in sections:
@@ -172,6 +174,10 @@ def _method_note(frame: pd.DataFrame, level: float, source) -> str:
                      f"behind them): their intervals add the error the run measured under shift to the sampling "
                      f"error. {esc(MODEL_ONLY_ASSUMPTION[0].upper() + MODEL_ONLY_ASSUMPTION[1:])}. Draw an audit "
                      "(<code>stance audit push</code>) for intervals that hold whatever the model's errors.</p>")
+    pooled = int(frame["method"].astype(str).str.startswith(POOLED).sum())
+    if pooled:
+        lines.append(f"<p><b>{pooled:,} of {len(frame):,} estimates are {POOLED}s.</b> "
+                     f"{esc(POOLED_NOTE[0].upper() + POOLED_NOTE[1:])}.</p>")
     if flags:
         explained = {"few_articles": "fewer articles than the minimum per group", "few_audit": "few audit labels",
                      "no_audit": "no audit labels in the group", "weak_model":
