@@ -22,7 +22,9 @@ Printed, in one run, for each set:
   every method, and the ratio to classify and count (target for the chosen one <= 0.6);
 * with an audit of `--audit` random sentences per outlet: coverage of the 95%
   intervals over outlet x class cells (target >= 93%) and their mean width, PPI++
-  against the audit labels alone (target: narrower);
+  against the audit labels alone (target: narrower), and PPI++ pooled across the
+  outlets (`quantify.pooled_shares`, what `stance estimate` does with 20 or more
+  audited groups; its intervals cover on average over the outlets);
 * for BASIL, its three real outlets (fox, nyt, hpo) of the pool half: true shares
   against classify and count and the chosen method.
 """
@@ -93,11 +95,12 @@ def train(texts, y, events, seed: int, config_path: Path = CONFIG, sources=None,
             build_pipeline(config).fit(texts, y))
 
 
-def audits(proba, truth_y, k: int, n: int, rng):
+def audits(proba, truth_y, k: int, n: int, rng, sample=None):
     """One group's audits of ``n`` sentences, per class: a simple random sample (PPI++, and its labels
-    alone) and an active one of ``n`` expected, drawn by the model's uncertainty (Poisson sampling)."""
+    alone; ``sample``, the rows drawn, when given) and an active one of ``n`` expected, drawn by the
+    model's uncertainty (Poisson sampling)."""
     size = len(truth_y)
-    sample = rng.choice(size, n, replace=False)
+    sample = rng.choice(size, n, replace=False) if sample is None else sample
     pi = quantify.active_probabilities(quantify.expected_error(proba), n)
     drawn = np.flatnonzero(rng.random(size) < pi)
     out = []
@@ -111,6 +114,27 @@ def audits(proba, truth_y, k: int, n: int, rng):
     return out
 
 
+def pooled(groups, k: int, level: float):
+    """The simple random audits of many groups pooled per class, as `stance estimate` pools them (one
+    PPI++ coefficient for all, then ``quantify.pooled_shares``): for each group ``(proba, truth_y,
+    sample)`` (its sentences' probabilities and labels, the audited rows), each class's (low, high)."""
+    out = []
+    codes = np.concatenate([np.full(len(sample), g) for g, (_, _, sample) in enumerate(groups)])
+    for c in range(k):
+        hits = np.concatenate([truth_y[sample] == c for _, truth_y, sample in groups]) * 1.0
+        f = np.concatenate([proba[sample, c] for proba, _, sample in groups])
+        coefficient, keep = quantify.shared_coefficient(hits, f, codes)
+        direct = [quantify.audit_share(proba[:, c].sum(), len(truth_y), (truth_y[sample] == c) * 1.0,
+                                       proba[sample, c], np.ones(len(sample), bool), np.zeros(len(sample), np.int64),
+                                       np.array([len(truth_y)]), coefficient=coefficient).estimate
+                  for proba, truth_y, sample in groups]
+        result = quantify.pooled_shares(np.array(direct), np.array([proba[:, c].mean() for proba, *_ in groups]),
+                                        np.array([len(sample) for _, _, sample in groups]),
+                                        np.array([len(truth_y) for _, truth_y, _ in groups]), keep, level)
+        out.append((result.low, result.high))
+    return [[(out[c][0][g], out[c][1][g]) for c in range(k)] for g in range(len(groups))]
+
+
 def real_shift(data, args) -> None:
     """BASIL under real shift: the default model trained on some outlets, shares estimated on another.
 
@@ -119,8 +143,9 @@ def real_shift(data, args) -> None:
       checks its methods by leaving each of them out);
     * one source to another: trained on one outlet only (no sources to leave out: the run
       checks by artificial prevalence), applied to each of the other two.
-    The target outlet's events are cut into groups of `--events-per-group` events (about 10
-    articles each): one estimate per group x class, against the group's true share.
+    The target outlet's events are cut into groups of `--events-per-group` events (5: about 5
+    articles each, 20 groups, enough to pool the audits): one estimate per group x class, against
+    the group's true share.
     """
     texts, y, events, sources, article_ids, classes = data
     k = len(classes)
@@ -158,13 +183,22 @@ def real_shift(data, args) -> None:
                 row["used"] = est.methods
                 row["cover"]["auto, bootstrap only"] = ((est.sampling_low <= truth) & (truth <= est.sampling_high))
                 row["width"]["auto, bootstrap only"] = est.sampling_high - est.sampling_low
+        audited = []
         for g in range(n_groups):
             members = groups == g
             if members.sum() <= args.audit:
                 continue
-            for name, r in audits(proba[members], truth_y[members], k, args.audit, rng):
+            sample = rng.choice(members.sum(), args.audit, replace=False)
+            for name, r in audits(proba[members], truth_y[members], k, args.audit, rng, sample):
                 row["cover"].setdefault(name, []).extend(r[c].low <= truth[g, c] <= r[c].high for c in range(k))
                 row["width"].setdefault(name, []).extend(r[c].high - r[c].low for c in range(k))
+                if name == "ppi++":
+                    audited.append((g, (proba[members], truth_y[members], sample)))
+        if len(audited) >= quantify.POOL_MIN_GROUPS:
+            for (g, _), intervals in zip(audited, pooled([a for _, a in audited], k, args.level)):
+                row["cover"].setdefault("pooled ppi++", []).extend(low <= truth[g, c] <= high
+                                                                   for c, (low, high) in enumerate(intervals))
+                row["width"].setdefault("pooled ppi++", []).extend(high - low for low, high in intervals)
         results["leave one outlet out" if label.startswith("leave") else "one source to another"].append(row)
         print(f"  {label:<16} trained on {train_rows.sum():,} ({', '.join(train_outlets)}), "
               f"{n_groups} groups of {target}; evidence: {evidence.protocol}, chose {evidence.chosen} "
@@ -181,7 +215,7 @@ def real_shift(data, args) -> None:
             width = np.concatenate([r["width"][method].ravel() for r in rows])
             print(f"  {method:<20} MAE {100 * errors.mean():5.1f}  ({errors.mean() / cc:4.2f} x cc)   "
                   f"coverage {100 * cover.mean():5.1f}%   mean width {100 * width.mean():5.1f}")
-        for name in ("ppi++", "active ppi++", "audit alone"):
+        for name in ("ppi++", "pooled ppi++", "active ppi++", "audit alone"):
             cover = np.concatenate([np.asarray(r["cover"].get(name, []), bool) for r in rows])
             width = np.concatenate([np.asarray(r["width"].get(name, []), float) for r in rows])
             if len(cover):
@@ -213,7 +247,8 @@ def simulate(name: str, data, args) -> None:
     by_class = [np.flatnonzero(pool_y == c) for c in range(k)]
     errors = {m: [] for m in quantify.METHODS}
     evidence = quantify.measure(reference, seed=args.seed)
-    cover = {"ppi++": [], "active ppi++": [], "audit alone": [], "model-only (auto)": [], "auto, bootstrap only": []}
+    cover = {"ppi++": [], "pooled ppi++": [], "active ppi++": [], "audit alone": [], "model-only (auto)": [],
+             "auto, bootstrap only": []}
     width = {key: [] for key in cover}
     for _ in range(args.repeats):
         mixes = rng.dirichlet(np.ones(k), size=args.outlets)
@@ -241,11 +276,20 @@ def simulate(name: str, data, args) -> None:
                 cover["auto, bootstrap only"].extend(np.ravel((result.sampling_low <= truth)
                                                               & (truth <= result.sampling_high)))
                 width["auto, bootstrap only"].extend(np.ravel(result.sampling_high - result.sampling_low))
+        audited = []
         for g in range(args.outlets):
-            for label, r in audits(proba[groups == g], truth_y[groups == g], k, args.audit, rng):
+            sample = rng.choice(args.per_outlet, args.audit, replace=False)
+            for label, r in audits(proba[groups == g], truth_y[groups == g], k, args.audit, rng, sample):
                 for c in range(k):
                     cover[label].append(r[c].low <= truth[g, c] <= r[c].high)
                     width[label].append(r[c].high - r[c].low)
+                if label == "ppi++":
+                    audited.append((proba[groups == g], truth_y[groups == g], sample))
+        if len(audited) >= quantify.POOL_MIN_GROUPS:
+            for g, intervals in enumerate(pooled(audited, k, args.level)):
+                for c, (low, high) in enumerate(intervals):
+                    cover["pooled ppi++"].append(low <= truth[g, c] <= high)
+                    width["pooled ppi++"].append(high - low)
 
     cc = np.mean(errors["cc"])
     print(f"Without an audit: mean absolute error of the shares over {args.repeats} x {args.outlets} outlets "
@@ -259,7 +303,9 @@ def simulate(name: str, data, args) -> None:
     for label in cover:
         note = (f"audit of {args.audit} per outlet" + (" (expected; drawn by the model's uncertainty)"
                                                         if label.startswith("active") else "")
-                if label in ("ppi++", "active ppi++", "audit alone")
+                if label in ("ppi++", "active ppi++", "audit alone") else
+                f"audit of {args.audit} per outlet, pooled across the outlets (coverage on average over them)"
+                if label == "pooled ppi++"
                 else "no audit: bootstrap plus the measured error" if label.startswith("model-only")
                 else "no audit: resampling articles only, blind to the model's errors")
         print(f"  {label:<13} coverage {100 * np.mean(cover[label]):5.1f}%   mean width "
@@ -291,7 +337,7 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=500)
     parser.add_argument("--level", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--events-per-group", type=int, default=10)
+    parser.add_argument("--events-per-group", type=int, default=5)
     parser.add_argument("--only", choices=["simulation", "shift"], help="run one part")
     parser.add_argument("--config", type=Path, default=CONFIG, help="the experiment config to train")
     args = parser.parse_args()
