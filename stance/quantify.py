@@ -28,6 +28,10 @@ replicates of every group as a few matrix products. Three families:
   the variance, clipped to [0, 1]: at 0 it is the audit labels alone. Where the audit
   holds fewer than ``FEW_EVENTS`` sentences in (or out of) the class, the normal
   interval also spans the audit's Wilson interval, which keeps coverage at shares near 0 or 1.
+
+* **Audits pooled across many groups** (:func:`pooled_shares`): each group's PPI++ estimate
+  moves toward a line through the model's shares of the groups (a Fay-Herriot small-area
+  model), with robust empirical-Bayes intervals that cover on average over the groups.
 """
 
 from __future__ import annotations
@@ -944,7 +948,6 @@ class PooledShares:
     low: np.ndarray
     high: np.ndarray
     shrinkage: np.ndarray   # weight of each group's own audit (1: its audit alone, 0: the line)
-    spread: float           # how far groups lie from the line, on the arcsine scale (sqrt of mu2)
 
 
 def pooled_shares(direct: np.ndarray, model_share: np.ndarray, n_audit: np.ndarray, population: np.ndarray,
@@ -992,7 +995,7 @@ def pooled_shares(direct: np.ndarray, model_share: np.ndarray, n_audit: np.ndarr
     half = robust_critical_values((1 - weight) ** 2 * mu2 / noise ** 2, level) * noise
     centre = x @ line + weight * departure
     low, high = (np.sin(np.clip(v, 0.0, np.pi / 2)) ** 2 for v in (centre - half, centre + half))
-    return PooledShares(np.sin(np.clip(centre, 0.0, np.pi / 2)) ** 2, low, high, weight, float(np.sqrt(mu2)))
+    return PooledShares(np.sin(np.clip(centre, 0.0, np.pi / 2)) ** 2, low, high, weight)
 
 
 def shared_coefficient(hits: np.ndarray, f: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
