@@ -90,7 +90,8 @@ def test_replay_intervals_and_labels_to_target_by_hand():
     assert mixed.needed is None and mixed.low == 20 and np.isinf(mixed.high)
     assert "does not reach random's final macro-F1 (0.300) within 30 labels" in str(mixed)
     assert "20 to not reached" in str(mixed)
-    assert np.isinf(sim.labels_saved("short").low)
+    short = sim.labels_saved("short")
+    assert np.isinf(short.low) and "(over resampled repeats: not reached in any)" in str(short)
 
 
 def test_prediction_is_label_studio_shaped():

@@ -73,7 +73,8 @@ class LabelsToTarget:
     high: float
 
     def __str__(self) -> str:
-        bounds = f"{self.low:.0f} to " + ("not reached" if math.isinf(self.high) else f"{self.high:.0f}")
+        bounds = ("not reached in any" if math.isinf(self.low)
+                  else f"{self.low:.0f} to " + ("not reached" if math.isinf(self.high) else f"{self.high:.0f}"))
         if self.needed is None:
             return (f"{self.strategy}: does not reach {self.baseline}'s final macro-F1 ({self.target:.3f}) within "
                     f"{self.baseline_labels} labels (over resampled repeats: {bounds})")
