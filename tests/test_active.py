@@ -90,6 +90,15 @@ def test_replay_intervals_and_labels_to_target_by_hand():
     assert mixed.needed is None and mixed.low == 20 and np.isinf(mixed.high)
     assert "does not reach random's final macro-F1 (0.300) within 30 labels" in str(mixed)
     assert "20 to not reached" in str(mixed)
+    # paired gain over rounds after the seed: steady +0.1, 0 -> +0.05 per repeat, both the same: no spread
+    steady_gain = sim.gain("steady")
+    assert (steady_gain.mean, steady_gain.low, steady_gain.high) == pytest.approx((0.05, 0.05, 0.05))
+    # mixed: repeat one (+0.1 + 0) / 2 = 0.05, repeat two (0 - 0.05) / 2 = -0.025; mean 0.0125, sd 0.053
+    mixed_gain = sim.gain("mixed")
+    half = 12.706 * np.std([0.05, -0.025], ddof=1) / np.sqrt(2)
+    assert (mixed_gain.mean, mixed_gain.low, mixed_gain.high) == pytest.approx((0.0125, 0.0125 - half,
+                                                                                0.0125 + half), abs=1e-3)
+    assert str(mixed_gain).startswith("mixed: +0.012 macro-F1 against random on average from 20 to 30 labels")
     short = sim.labels_saved("short")
     assert np.isinf(short.low) and "(over resampled repeats: not reached in any)" in str(short)
 

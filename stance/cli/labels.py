@@ -136,6 +136,8 @@ def simulate_command(
     if "random" in sim.macro_f1:
         for name in sim.macro_f1:
             if name != "random":
+                if len(sim.labels_used) > 1:
+                    stderr.print(str(sim.gain(name)), highlight=False)
                 stderr.print(str(sim.labels_saved(name)), highlight=False)
     typer.echo(f"simulation: {sim.out / 'simulation.png'} (and simulation.json, simulation.html)")
 
