@@ -98,6 +98,17 @@ def test_with_an_audit_the_report_measures_the_model_on_the_target(demo_scores, 
     assert row and float(row.group(1)) == pytest.approx(precision, abs=0.005)
 
 
+def test_a_report_of_many_audited_groups_says_they_are_pooled_unless_asked_not_to(demo_scores, tmp_path):
+    from conftest import gold_audit
+    sentences = pd.read_parquet(demo_scores / "sentences.parquet")
+    audit = gold_audit(demo_scores, sentences.groupby("article_id").head(3).sentence_id.tolist(), tmp_path / "a")
+    report(demo_scores, tmp_path / "pooled.html", by=["article_id"], audit=audit, period="year")
+    report(demo_scores, tmp_path / "own.html", by=["article_id"], audit=audit, period="year", pool="never")
+    pooled, own = (tmp_path / "pooled.html").read_text(), (tmp_path / "own.html").read_text()
+    assert "estimates are pooled audits.</b>" in pooled and "on average over the groups" in pooled
+    assert "pooled audit" not in own
+
+
 def test_group_shares_weight_articles_by_their_sentences():
     frame = pd.DataFrame({"g": ["a", "a", "b"], "sentences": [2, 3, 4],
                           "tone_share_adversarial": [0.5, 1 / 3, 0.0], "tone_share_other": [0.5, 2 / 3, 1.0]})
