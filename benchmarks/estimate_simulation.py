@@ -130,7 +130,8 @@ def pooled(groups, k: int, level: float):
                   for proba, truth_y, sample in groups]
         result = quantify.pooled_shares(np.array(direct), np.array([proba[:, c].mean() for proba, *_ in groups]),
                                         np.array([len(sample) for _, _, sample in groups]),
-                                        np.array([len(truth_y) for _, truth_y, _ in groups]), keep, level)
+                                        np.array([len(truth_y) for _, truth_y, _ in groups]), keep, level,
+                                        np.array([np.sum(truth_y[sample] == c) for _, truth_y, sample in groups]))
         out.append((result.low, result.high))
     return [[(out[c][0][g], out[c][1][g]) for c in range(k)] for g in range(len(groups))]
 

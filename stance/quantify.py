@@ -900,6 +900,9 @@ def active_difference(a: AuditEstimate, b: AuditEstimate, population_a: int, pop
 POOL_MIN_GROUPS = 20
 #: How sure the spread of groups about the line is not larger than the value used (see :func:`pooled_shares`).
 SPREAD_CONFIDENCE = 0.9
+#: Fewer audited sentences in (or out of) a class in a group than this, and its pooled interval also
+#: spans the group's own Wilson interval (shares under 5% were covered 87% of the time without it, 97% with it).
+POOL_FEW_EVENTS = 2
 
 
 def robust_critical_value(m2: float, level: float = 0.95) -> float:
@@ -951,22 +954,28 @@ class PooledShares:
 
 
 def pooled_shares(direct: np.ndarray, model_share: np.ndarray, n_audit: np.ndarray, population: np.ndarray,
-                  keep: float, level: float = 0.95) -> PooledShares:
+                  keep: float, level: float = 0.95, events: np.ndarray | None = None) -> PooledShares:
     """Shares of one class in many groups, each audited by a random sample, pooled across the groups.
 
     A small-area model (Fay & Herriot 1979) on the arcsine-root scale, where a share's sampling
-    variance does not depend on the share: each group's own estimate ``direct`` (PPI++ from its
+    variance does not depend on the share. Each group's own estimate ``direct`` (PPI++ from its
     ``n_audit`` labels of ``population`` sentences, with the coefficient of
-    :func:`shared_coefficient`) is ``a + b * model_share`` plus the group's own
-    departure (spread ``mu2``, estimated from how far the groups lie from that line beyond their
-    sampling noise, and taken at the upper end of its one-sided ``SPREAD_CONFIDENCE`` interval,
-    since with tens of groups the point estimate is often too small) plus sampling noise of
-    variance ``keep / (4 n)``, finite-population corrected (``keep``: the share of the labels'
-    variance PPI++ leaves, pooled over the groups) and widened from normal to Student quantiles. Each group's estimate moves toward the line as far as its own
-    audit is noisier than the spread. The interval is the robust empirical-Bayes interval of
-    Armstrong, Kolesar & Plagborg-Moller (2022), which counts the error of the fitted line too: it
-    covers on average over the groups at ``level`` whatever the distribution of their departures,
-    not for each group alone (an outlet far from the others can be missed).
+    :func:`shared_coefficient`) is ``a + b * model_share``, plus the group's own departure, plus
+    sampling noise. The departures' spread ``mu2`` is estimated from how far the groups lie from
+    the line beyond their noise, and taken at the upper end of its one-sided
+    ``SPREAD_CONFIDENCE`` interval (with tens of groups the point estimate is often too small).
+    The noise's variance is ``keep / (4 n)``, finite-population corrected (``keep``: the share of
+    the labels' variance PPI++ leaves, pooled over the groups) and widened from normal to Student
+    quantiles. Each group's estimate moves toward the line as far as its own audit is noisier
+    than the spread.
+
+    The interval is the robust empirical-Bayes interval of Armstrong, Kolesar & Plagborg-Moller
+    (2022), which counts the error of the fitted line too: it covers on average over the groups
+    at ``level`` whatever the distribution of their departures, not for each group alone (an
+    outlet far from the others can be missed). Where a group's audit holds fewer than
+    ``POOL_FEW_EVENTS`` of its ``events`` (audited sentences in the class), or of the sentences
+    out of it, the interval also spans that audit's Wilson interval: near a share of 0 or 1 the
+    arcsine scale's normal noise says too little.
     """
     from scipy import optimize, stats
 
@@ -995,6 +1004,11 @@ def pooled_shares(direct: np.ndarray, model_share: np.ndarray, n_audit: np.ndarr
     half = robust_critical_values((1 - weight) ** 2 * mu2 / noise ** 2, level) * noise
     centre = x @ line + weight * departure
     low, high = (np.sin(np.clip(v, 0.0, np.pi / 2)) ** 2 for v in (centre - half, centre + half))
+    if events is not None:
+        for g in np.flatnonzero(np.minimum(events, n - events) < POOL_FEW_EVENTS):
+            hits = np.arange(int(n[g])) < events[g]
+            _, wilson_low, wilson_high = weighted_proportion(hits, np.ones(len(hits)), level)
+            low[g], high[g] = min(low[g], wilson_low), max(high[g], wilson_high)
     return PooledShares(np.sin(np.clip(centre, 0.0, np.pi / 2)) ** 2, low, high, weight)
 
 

@@ -555,3 +555,20 @@ def test_pooled_audits_cover_on_average_and_are_narrower_in_a_seeded_simulation(
         own_widths.extend(own)
     assert np.mean(hits) >= 0.93
     assert np.mean(widths) < 0.9 * np.mean(own_widths)
+
+
+def test_a_class_absent_from_a_groups_audit_keeps_its_wilson_interval():
+    model = np.linspace(0.02, 0.5, 20)
+    direct = model.copy()
+    direct[0] = 0.0
+    events = np.round(direct * 40)   # 0, 1, 2, ... audited sentences in the class
+    without = q.pooled_shares(direct, model, np.full(20, 40), np.full(20, 400), keep=1.0)
+    guarded = q.pooled_shares(direct, model, np.full(20, 40), np.full(20, 400), keep=1.0, events=events)
+    few = np.minimum(events, 40 - events) < q.POOL_FEW_EVENTS
+    assert few.any() and not few.all()
+    # no positives in 40: Wilson's upper bound z^2 / (n + z^2) = 3.84 / 43.84
+    _, _, wilson_high = q.weighted_proportion(np.zeros(40), np.ones(40))
+    assert wilson_high == pytest.approx(3.8415 / 43.8415, abs=1e-4)
+    assert events[0] == 0 and guarded.high[0] >= wilson_high - 1e-12 > without.high[0]
+    assert (guarded.high[~few] == without.high[~few]).all() and (guarded.low[~few] == without.low[~few]).all()
+    assert guarded.low[0] == 0.0 < without.low[0]   # Wilson reaches down to 0 where none was audited

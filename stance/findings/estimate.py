@@ -267,8 +267,9 @@ class Estimation:
         direct = [self.audit_rows.cell(dim, g, c, d.totals[g, c], d.proba[:, c], self.grouping, self.level,
                                        self.cell(dim, g, c)[0], [], coefficient)[1] for g in audited]
         population = self.n_sentences[audited]
+        events = np.bincount(np.searchsorted(audited, groups[inside]), weights=y[inside] == c, minlength=len(audited))
         pooled = quantify.pooled_shares(np.array([a.estimate for a in direct]), d.totals[audited, c] / population,
-                                        np.array([a.n_audit for a in direct]), population, keep, self.level)
+                                        np.array([a.n_audit for a in direct]), population, keep, self.level, events)
         return {(dim, g, c): {**self.cell(dim, g, c)[0], "estimate": float(pooled.estimate[i]),
                               "low": float(pooled.low[i]), "high": float(pooled.high[i]),
                               "method": f"{POOLED} across {len(audited)} groups (each group's PPI++, coefficient "
