@@ -896,7 +896,7 @@ def active_difference(a: AuditEstimate, b: AuditEstimate, population_a: int, pop
 # ---------------------------------------------------------------- audits pooled across groups
 
 #: Audited groups needed before a class's shares are pooled across them (fewer: each group's own audit).
-#: With 10 groups of one BASIL outlet pooled intervals covered 90-92% under real shift; with 20, 94-97%.
+#: With 10 groups of one BASIL outlet pooled intervals covered 90-92% under real shift; with 20, 97-99%.
 POOL_MIN_GROUPS = 20
 #: How sure the spread of groups about the line is not larger than the value used (see :func:`pooled_shares`).
 SPREAD_CONFIDENCE = 0.9
