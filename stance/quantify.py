@@ -1002,7 +1002,9 @@ def pooled_shares(direct: np.ndarray, model_share: np.ndarray, n_audit: np.ndarr
     weight = mu2 / (mu2 + sigma2)
     line_variance = np.einsum("ij,jk,ik->i", x, inverse @ (x.T * (mu2 + sigma2)) @ x @ inverse, x)
     noise = np.sqrt(weight ** 2 * sigma2 + (1 - weight) ** 2 * line_variance)
-    half = robust_critical_values((1 - weight) ** 2 * mu2 / noise ** 2, level) * noise
+    # a group audited whole has no noise and no bias: its own share, exactly
+    bias2 = np.divide((1 - weight) ** 2 * mu2, noise ** 2, out=np.zeros_like(noise), where=noise > 0)
+    half = robust_critical_values(bias2, level) * noise
     centre = x @ line + weight * departure
     low, high = (np.sin(np.clip(v, 0.0, np.pi / 2)) ** 2 for v in (centre - half, centre + half))
     if events is not None:

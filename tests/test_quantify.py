@@ -523,6 +523,9 @@ def test_pooled_shares_on_the_line_keep_their_estimates_and_move_noisier_groups_
     pooled = q.pooled_shares(direct, model, n, np.full(20, 1000), keep=1.0)
     assert pooled.shrinkage[n == 20].max() < pooled.shrinkage[n == 200].min()
     assert ((pooled.low <= pooled.estimate) & (pooled.estimate <= pooled.high)).all()
+    # a group audited whole keeps its own share, with no width
+    whole = q.pooled_shares(direct, model, n, np.where(np.arange(20) == 1, 200, 1000), keep=1.0)
+    assert whole.shrinkage[1] == 1.0 and whole.low[1] == whole.estimate[1] == whole.high[1] == pytest.approx(direct[1])
 
 
 def test_pooled_audits_cover_on_average_and_are_narrower_in_a_seeded_simulation():
