@@ -108,5 +108,6 @@ def test_plan_sizes_each_group_from_the_model_errors(demo_scores, default_run):
         assert (group["with_model"], group["alone"]) == (max(needed), max(alone))
         assert group["with_model"] <= group["alone"] <= len(members)
     assert f"--n {max(g['with_model'] for g in sized.groups) * len(sized.groups)} --by source" in str(sized)
+    assert "pools them" not in str(sized) and "pools them" in str(plan(demo_scores, 0.2, by=["article_id"]))
     with pytest.raises(StanceError, match="width=2 must lie between 0 and 1"):
         plan(demo_scores, 2)

@@ -175,6 +175,10 @@ class AuditSize:
         lines.append(f"in all {self.with_model:,} (labels alone {self.alone:,}). This assumes the model is as "
                      "informative on these sentences as in its cross-validation; after the audit, `stance "
                      "estimate --audit` gives the widths reached.")
+        if len(self.groups) >= quantify.POOL_MIN_GROUPS:
+            lines.append(f"with {len(self.groups):,} groups audited at random, `stance estimate` pools them, and its "
+                         "intervals come out narrower than these sizes are planned for (on average over the groups; "
+                         "--pool never keeps each group's own)")
         largest = max((g["with_model"] for g in self.groups), default=0)
         push = f"draw it with: stance audit push {self.scores}"
         lines.append(f"{push} --n {largest * len(self.groups)} --by {' --by '.join(self.by)} --project NAME   "
