@@ -133,12 +133,10 @@ def simulate_command(
     for row in curve_rows(sim):
         table.add_row(*map(str, row))
     stderr.print(table)
-    if "random" in sim.macro_f1:
-        for name in sim.macro_f1:
-            if name != "random":
-                if len(sim.labels_used) > 1:
-                    stderr.print(str(sim.gain(name)), highlight=False)
-                stderr.print(str(sim.labels_saved(name)), highlight=False)
+    for gain, saved in sim.against_random:
+        if gain is not None:
+            stderr.print(str(gain), highlight=False)
+        stderr.print(str(saved), highlight=False)
     typer.echo(f"simulation: {sim.out / 'simulation.png'} (and simulation.json, simulation.html)")
 
 

@@ -7,6 +7,7 @@ import typer
 
 from stance.cli._app import app
 from stance.progress import stderr
+from stance.quantify import POOL_MIN_GROUPS
 
 
 @app.command("report")
@@ -25,8 +26,8 @@ def report_command(
         help="Audit labels (see `stance audit push`): valid intervals, and the model's precision and "
              "recall on these articles.")] = None,
     pool: Annotated[str, typer.Option(
-        help="With --audit: auto pools each class's audited shares across groups where 20 or more are "
-             "audited (intervals that cover on average over the groups); never: each group's own.")] = "auto",
+        help=f"With --audit: auto pools each class's audited shares across groups where {POOL_MIN_GROUPS} or "
+             "more are audited (intervals that cover on average over the groups); never: each group's own.")] = "auto",
     level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
 ) -> None:
     """One self-contained HTML file (plots inline, no network needed): each class's share per group and

@@ -7,6 +7,7 @@ import json
 import math
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,16 @@ class Simulation:
             return Gain(strategy, baseline, mean, math.nan, math.nan, self.labels_used[1], self.labels_used[-1])
         half = stats.t.ppf((1 + level) / 2, len(per_repeat) - 1) * per_repeat.std(ddof=1) / math.sqrt(len(per_repeat))
         return Gain(strategy, baseline, mean, mean - half, mean + half, self.labels_used[1], self.labels_used[-1])
+
+    @cached_property
+    def against_random(self) -> list[tuple[Gain | None, LabelsToTarget]]:
+        """Each strategy but random: its :meth:`gain` over random (None with no round after the seed
+        labels) and the labels it needs to reach random's final macro-F1 (:meth:`labels_saved`);
+        none without random. Computed once for the summary lines, the JSON and the HTML."""
+        if "random" not in self.macro_f1:
+            return []
+        return [(self.gain(s) if len(self.labels_used) > 1 else None, self.labels_saved(s))
+                for s in self.macro_f1 if s != "random"]
 
 
 @dataclass
@@ -214,9 +225,8 @@ def _write(simulation: Simulation, config: dict, settings: dict) -> None:
 
     out = simulation.out
     out.mkdir(parents=True, exist_ok=True)
-    others = [s for s in simulation.macro_f1 if s != "random"] if "random" in simulation.macro_f1 else []
-    saved = [simulation.labels_saved(s) for s in others]
-    gains = [simulation.gain(s) for s in others] if len(simulation.labels_used) > 1 else []
+    gains = [gain for gain, _ in simulation.against_random if gain is not None]
+    saved = [labels for _, labels in simulation.against_random]
     (out / "simulation.json").write_text(json.dumps(
         {"config": config["name"], **settings, "labels_used": simulation.labels_used,
          "macro_f1": simulation.macro_f1, "per_dimension": simulation.per_dimension,
