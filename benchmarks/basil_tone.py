@@ -23,6 +23,17 @@ def tone_sentences() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.array([str(r["event"]) for r in rows]))
 
 
+def tone_task(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Texts, tone labels and the groups held out together, of `basil` (events) or `nyt` (articles:
+    nyt_tone.py, a public set no config was tuned on)."""
+    if name == "nyt":
+        from nyt_tone import tone_sentences as nyt_sentences
+        return nyt_sentences()
+    if name != "basil":
+        raise SystemExit(f"--data is basil or nyt, not {name!r}")
+    return tone_sentences()
+
+
 def config(name: str) -> dict:
     """A config by name (experiments/NAME.toml) or path (ending in .toml)."""
     return load_config(Path(name) if name.endswith(".toml") else ROOT / "experiments" / f"{name}.toml")

@@ -1,9 +1,11 @@
 """Which config pays for the first labels: `embeddings` (frozen MiniLM), `finetuned` (two epochs) and
-`fewshot` (eight epochs), trained on a few hundred random BASIL sentences and scored on held-out events.
+`fewshot` (eight epochs), trained on a few hundred random sentences and scored on held-out news.
 
     python benchmarks/fewshot.py [--sizes 100,300] [--draws 2] [--configs embeddings,finetuned,fewshot]
+                                 [--data basil|nyt]
 
-BASIL's sentences (tone = bias polarity; ../shared/basil) are split by event in half at random;
+BASIL's sentences (tone = bias polarity; ../shared/basil) are split by event in half at random, or
+the NYT set's (nyt_tone.py) by article;
 each draw takes `size` random sentences of the training half. Prints macro-F1 on the held-out half
 per config, size and draw, the mean per config and size, and seconds per fit (two cores here).
 """
@@ -21,7 +23,7 @@ from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import config, tone_sentences  # noqa: E402
+from basil_tone import config, tone_task  # noqa: E402
 
 
 def main() -> None:
@@ -29,8 +31,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,300")
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--configs", default="embeddings,finetuned,fewshot")
+    parser.add_argument("--data", default="basil", help="basil (held out by event) or nyt (by article).")
     args = parser.parse_args()
-    texts, y, events = tone_sentences()
+    texts, y, events = tone_task(args.data)
     rng = np.random.default_rng(0)
     unique = np.unique(events)
     test = np.isin(events, rng.choice(unique, len(unique) // 2, replace=False))

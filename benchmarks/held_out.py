@@ -1,7 +1,8 @@
-"""Configs on news they were not trained on: BASIL's events halved at random, trained on one half
-(every labelled sentence of it, the config's `[search]` included) and tested on the other.
+"""Configs on news they were not trained on: BASIL's events (or, with `--data nyt`, the NYT set's
+articles: nyt_tone.py) halved at random, trained on one half (every labelled sentence of it, the
+config's `[search]` included) and tested on the other.
 
-    python benchmarks/held_out.py [--configs default,static] [--splits 6]
+    python benchmarks/held_out.py [--configs default,static] [--splits 6] [--data basil|nyt]
 
 BASIL (../shared/basil; tone = bias polarity, `mixed` dropped). Cross-validation folds of
 `experiments run` mix events the model saw in other folds' articles with others; here
@@ -27,15 +28,16 @@ from stance.experiments.pipeline import search_grid
 from stance.experiments.runner import _fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import config, tone_sentences  # noqa: E402
+from basil_tone import config, tone_task  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="default,static")
     parser.add_argument("--splits", type=int, default=6)
+    parser.add_argument("--data", default="basil", help="basil (held out by event) or nyt (by article).")
     args = parser.parse_args()
-    texts, y, events = tone_sentences()
+    texts, y, events = tone_task(args.data)
     unique = np.unique(events)
     names = args.configs.split(",")
     configs = {name: config(name) for name in names}
@@ -48,7 +50,8 @@ def main() -> None:
             scores[split, k] = macro_f1(y[test], model.predict(texts[test]))
             print(f"split {split}: {name:<10} macro-F1 {scores[split, k]:.3f} ({time.perf_counter() - started:.0f} s"
                   + (f"; searched: {chosen}" if chosen else "") + ")", flush=True)
-    print(f"\nmacro-F1 on held-out events, {args.splits} halvings of BASIL's events:")
+    print(f"\nmacro-F1 on held-out news, {args.splits} halvings of {args.data}'s "
+          f"{'events' if args.data == 'basil' else 'articles'}:")
     t = stats.t.ppf(0.975, args.splits - 1) if args.splits > 1 else np.nan
     for k, name in enumerate(names):
         line = f"  {name:<10} {scores[:, k].mean():.3f}"
