@@ -5,7 +5,7 @@ of 500 New York Times opinion articles, each rated by 20 people from -4 (very ne
     python benchmarks/nyt_tone.py --out labels/nyt     # a labelled dataset for `labels simulate`
 
 The mean rating becomes the schema's tone: at most -0.5 adversarial, at least +0.5 conciliatory,
-neutral between (34% / 23% / 43%; half a point is the smallest step a rater can mean). The text is
+neutral between (34% / 23% / 43%; the band was set before any model ran, not tuned). The text is
 read from pip's download into a cache directory (STANCE_BENCH_CACHE, default ~/.cache/stance-bench),
 never copied into the repository.
 """
