@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nyt_tone import tone_sentences as nyt_sentences
+
 from stance.experiments.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,15 +25,9 @@ def tone_sentences() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.array([str(r["event"]) for r in rows]))
 
 
-def tone_task(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Texts, tone labels and the groups held out together, of `basil` (events) or `nyt` (articles:
-    nyt_tone.py, a public set no config was tuned on)."""
-    if name == "nyt":
-        from nyt_tone import tone_sentences as nyt_sentences
-        return nyt_sentences()
-    if name != "basil":
-        raise SystemExit(f"--data is basil or nyt, not {name!r}")
-    return tone_sentences()
+#: The tone tasks a benchmark can take (--data): each gives texts, labels and the groups held out
+#: together (BASIL's events; the NYT set's articles, nyt_tone.py, a public set no config was tuned on).
+TONE_TASKS = {"basil": tone_sentences, "nyt": nyt_sentences}
 
 
 def config(name: str) -> dict:

@@ -23,7 +23,7 @@ from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import config, tone_task  # noqa: E402
+from basil_tone import TONE_TASKS, config  # noqa: E402
 
 
 def main() -> None:
@@ -31,9 +31,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,300")
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--configs", default="embeddings,finetuned,fewshot")
-    parser.add_argument("--data", default="basil", help="basil (held out by event) or nyt (by article).")
+    parser.add_argument("--data", choices=TONE_TASKS, default="basil",
+                        help="basil (held out by event) or nyt (by article).")
     args = parser.parse_args()
-    texts, y, events = tone_task(args.data)
+    texts, y, events = TONE_TASKS[args.data]()
     rng = np.random.default_rng(0)
     unique = np.unique(events)
     test = np.isin(events, rng.choice(unique, len(unique) // 2, replace=False))

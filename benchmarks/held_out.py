@@ -28,16 +28,17 @@ from stance.experiments.pipeline import search_grid
 from stance.experiments.runner import _fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import config, tone_task  # noqa: E402
+from basil_tone import TONE_TASKS, config  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="default,static")
     parser.add_argument("--splits", type=int, default=6)
-    parser.add_argument("--data", default="basil", help="basil (held out by event) or nyt (by article).")
+    parser.add_argument("--data", choices=TONE_TASKS, default="basil",
+                        help="basil (held out by event) or nyt (by article).")
     args = parser.parse_args()
-    texts, y, events = tone_task(args.data)
+    texts, y, events = TONE_TASKS[args.data]()
     unique = np.unique(events)
     names = args.configs.split(",")
     configs = {name: config(name) for name in names}
