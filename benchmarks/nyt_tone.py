@@ -2,7 +2,7 @@
 of 500 New York Times opinion articles, each rated by 20 people from -4 (very negative) to +4
 (Hutto & Gilbert, ICWSM 2014; shipped in the source distribution of the `vaderSentiment` package).
 
-    python benchmarks/nyt_tone.py --out labels/nyt     # a labelled dataset for `labels simulate`
+    python benchmarks/nyt_tone.py --out ~/nyt     # a labelled dataset for `labels simulate`, outside the repo
 
 The mean rating becomes the schema's tone: at most -0.5 adversarial, at least +0.5 conciliatory,
 neutral between (34% / 23% / 43%; the band was set before any model ran, not tuned). The text is
@@ -30,6 +30,7 @@ RATINGS = "hutto_ICWSM_2014/nytEditorialSnippets_GroundTruth.txt"
 MAX_BYTES = 16 << 20   # the archive is 2.5 MB and the ratings file 0.6 MB
 NEUTRAL_BAND = 0.5
 TONE = {"conciliatory": 0, "adversarial": 1, "neutral": 2}   # the order of basil_tone.TONE
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def sdist() -> Path:
@@ -84,7 +85,10 @@ def write_labels(out: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="Directory of the labelled dataset.")
-    print(write_labels(parser.parse_args().out))
+    out = parser.parse_args().out.expanduser().resolve()
+    if out.is_relative_to(REPOSITORY):
+        raise SystemExit(f"{out}: inside the repository; write the NYT text elsewhere, so it is never committed")
+    print(write_labels(out))
 
 
 if __name__ == "__main__":
