@@ -28,6 +28,13 @@ def tone_sentences() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 #: The tone tasks a benchmark can take (--data): each gives texts, labels and the groups held out
 #: together (BASIL's events; the NYT set's articles, nyt_tone.py, a public set no config was tuned on).
 TONE_TASKS = {"basil": tone_sentences, "nyt": nyt_sentences}
+HELD_OUT_BY = {"basil": "events", "nyt": "articles"}
+
+
+def add_data_option(parser) -> None:
+    """The --data option of the benchmarks that take a tone task."""
+    parser.add_argument("--data", choices=TONE_TASKS, default="basil",
+                        help=", ".join(f"{name} (held out by {HELD_OUT_BY[name]})" for name in TONE_TASKS))
 
 
 def config(name: str) -> dict:

@@ -23,7 +23,7 @@ from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import TONE_TASKS, config  # noqa: E402
+from basil_tone import TONE_TASKS, add_data_option, config  # noqa: E402
 
 
 def main() -> None:
@@ -31,8 +31,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,300")
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--configs", default="embeddings,finetuned,fewshot")
-    parser.add_argument("--data", choices=TONE_TASKS, default="basil",
-                        help="basil (held out by event) or nyt (by article).")
+    add_data_option(parser)
     args = parser.parse_args()
     texts, y, events = TONE_TASKS[args.data]()
     rng = np.random.default_rng(0)

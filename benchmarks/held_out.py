@@ -28,15 +28,14 @@ from stance.experiments.pipeline import search_grid
 from stance.experiments.runner import _fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import TONE_TASKS, config  # noqa: E402
+from basil_tone import HELD_OUT_BY, TONE_TASKS, add_data_option, config  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="default,static")
     parser.add_argument("--splits", type=int, default=6)
-    parser.add_argument("--data", choices=TONE_TASKS, default="basil",
-                        help="basil (held out by event) or nyt (by article).")
+    add_data_option(parser)
     args = parser.parse_args()
     texts, y, events = TONE_TASKS[args.data]()
     unique = np.unique(events)
@@ -52,7 +51,7 @@ def main() -> None:
             print(f"split {split}: {name:<10} macro-F1 {scores[split, k]:.3f} ({time.perf_counter() - started:.0f} s"
                   + (f"; searched: {chosen}" if chosen else "") + ")", flush=True)
     print(f"\nmacro-F1 on held-out news, {args.splits} halvings of {args.data}'s "
-          f"{'events' if args.data == 'basil' else 'articles'}:")
+          f"{HELD_OUT_BY[args.data]}:")
     t = stats.t.ppf(0.975, args.splits - 1) if args.splits > 1 else np.nan
     for k, name in enumerate(names):
         line = f"  {name:<10} {scores[:, k].mean():.3f}"

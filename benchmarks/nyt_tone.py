@@ -57,8 +57,11 @@ def rows() -> list[dict]:
         lines = _member(inner, RATINGS).decode("latin-1").splitlines()
     out = []
     for number, line in enumerate(lines, 1):
-        sentence_id, rating, text = line.split("\t")
-        rating = float(rating)
+        try:
+            sentence_id, rating, text = line.split("\t")
+            rating = float(rating)
+        except ValueError:
+            raise ValueError(f"{RATINGS}, line {number}: not ID, mean rating and text, tab-separated") from None
         tone = ("adversarial" if rating <= -NEUTRAL_BAND else "conciliatory" if rating >= NEUTRAL_BAND
                 else "neutral")
         out.append({"sentence_id": f"nyt-{sentence_id}", "article_id": f"nyt-{sentence_id.split('_')[0]}",
