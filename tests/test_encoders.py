@@ -35,10 +35,10 @@ def saved_models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def static_dir(tmp_path_factory):
-    """A static encoder distilled from the packaged MiniLM by the command line (about 15 s)."""
+    """A static encoder distilled from the packaged MiniLM by the command line, at its own size (about 15 s)."""
     from stance.cli import app
     out = tmp_path_factory.mktemp("static") / "minilm-static"
-    result = CliRunner().invoke(app, ["encoders", "distill", DEFAULT_MODEL, "--out", str(out), "--dimensions", "64"])
+    result = CliRunner().invoke(app, ["encoders", "distill", DEFAULT_MODEL, "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
 
@@ -157,24 +157,33 @@ def test_a_static_block_without_a_model_distils_the_packaged_one_on_first_use(st
     assert len(list((tmp_path / "static").iterdir())) == 1  # distilled once, into the cache
     assert first.transform(DEMO_SENTENCES).shape == (4, 32)
     assert np.array_equal(first.transform(DEMO_SENTENCES), second.transform(DEMO_SENTENCES))
-    assert len(calls) == 2 and (tmp_path / "static" / f"{locate(DEFAULT_MODEL).identity}-32").is_dir()
+    assert len(calls) == 2 and (tmp_path / "static" / f"{locate(DEFAULT_MODEL).identity}-svd32").is_dir()
 
 
-def test_three_dimensions_share_one_featurisation_when_scoring(demo_labels, tmp_path, monkeypatch):
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def test_the_static_encoder_keeps_minilms_size_and_fewer_dimensions_are_not_centred(static_dir):
+    """PCA would subtract the mean token vector, the part every sentence shares, and change every
+    cosine between sentences; the projection keeps both, the cosines exactly when it keeps all."""
+    from model2vec import StaticModel
 
-    from stance.experiments import load_run, run
-    trained = run(EXPERIMENTS / "default.toml", demo_labels, out=tmp_path / "runs", report=False)
-    model = load_run(trained.path).model
-    assert len(model.pipelines) == 3 and model.features is not None
-    calls = []
-    real = TfidfVectorizer.transform
-    monkeypatch.setattr(TfidfVectorizer, "transform", lambda self, X: calls.append(len(X)) or real(self, X))
-    proba = model.predict_proba(["Talks resumed.", "Beijing protested."])
-    assert calls == [2] and all(p.shape[0] == 2 for p in proba.values())
-    searched = run(EXPERIMENTS / "default.toml", demo_labels, out=tmp_path / "runs", report=False,
-                   overrides={"search": {"features.word.min_df": [1, 2]}, "cv.folds": 2})
-    assert load_run(searched.path).model.features is None  # feature parameters searched per dimension
+    from stance.encoders.static import _projected
+    full = StaticModel.from_pretrained(str(static_dir))
+    assert full.embedding.shape[1] == 384
+    texts = [*DEMO_SENTENCES, "The talks ended without a statement.", "Tariffs rose again in May."]
+
+    def cosines(model):
+        vectors = model.encode(texts, use_multiprocessing=False)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors @ vectors.T
+    assert np.allclose(cosines(_projected(full, 384)), cosines(full), atol=1e-4)
+    shared = np.linalg.norm(full.embedding.astype(np.float32).mean(axis=0))
+    smaller = _projected(full, 16)
+    assert smaller.embedding.shape[1] == 16
+    assert np.linalg.norm(smaller.embedding.mean(axis=0)) == pytest.approx(shared, rel=1e-3)
+    centred = StaticModel(vectors=full.embedding - full.embedding.mean(axis=0), tokenizer=full.tokenizer,
+                          normalize=True, weights=full.weights)
+    assert np.abs(cosines(centred) - cosines(full)).max() > 0.1  # what the projection must not do
+    with pytest.raises(EncoderError, match="cannot reduce to 500"):
+        _projected(full, 500)
 
 
 def test_static_vectors_equal_model2vecs_own(static_dir):

@@ -17,8 +17,9 @@ def distill_command(
         help="The sentence-transformers model to distil: the packaged default, a local directory, or a hub "
              "name (owner/model; needs the network unless it is in the hub cache).")] = DEFAULT_MODEL,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the static model.")] = ...,
-    dimensions: Annotated[int, typer.Option(help="Vector size after PCA; smaller is faster and coarser.")]
-    = DIMENSIONS,
+    dimensions: Annotated[int | None, typer.Option(
+        help="Fewer dimensions than the encoder's own (384 for MiniLM), by an uncentred projection; smaller "
+             "is a smaller file, hardly faster (tokenising dominates). Default: keep them all.")] = DIMENSIONS,
     overwrite: Annotated[bool, typer.Option(help="Replace what --out holds.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
@@ -33,4 +34,5 @@ def distill_command(
     """
     from stance.encoders.static import distill
     target = distill(model, out, dimensions=dimensions, overwrite=overwrite, progress=not quiet)
-    stderr.print(f"static encoder ({dimensions} dimensions) from {model} saved in {target}", highlight=False)
+    size = "its own dimensions" if dimensions is None else f"{dimensions} dimensions"
+    stderr.print(f"static encoder ({size}) from {model} saved in {target}", highlight=False)

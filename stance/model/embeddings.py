@@ -107,8 +107,9 @@ class StaticEmbedder(TransformerMixin, BaseEstimator):
     """Texts in, a model2vec static vector per text out.
 
     ``model`` is a model2vec directory, or a sentence-transformers model to distil into
-    one of ``dimensions`` on first use (cached under ``cache_dir/static``). The fitted
-    transformer holds the static model itself, so a saved run carries it.
+    one on first use (cached under ``cache_dir/static``), of ``dimensions`` if given, else
+    of the encoder's own size. The fitted transformer holds the static model itself, so a
+    saved run carries it.
 
     Tokens come from model2vec's own tokenizer; the pooling is a sparse (sentences x
     tokens) matrix of 1/length times the token vectors, pre-weighted in float32. That
@@ -116,7 +117,7 @@ class StaticEmbedder(TransformerMixin, BaseEstimator):
     float16 rows: 16,500 against 8,500 sentences/s on two cores, measured side by side.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, dimensions: int = DIMENSIONS, cache_dir: str | None = None,
+    def __init__(self, model: str = DEFAULT_MODEL, dimensions: int | None = DIMENSIONS, cache_dir: str | None = None,
                  progress: bool = False):
         self.model = model
         self.dimensions = dimensions
