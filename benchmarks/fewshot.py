@@ -23,7 +23,7 @@ from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import TONE_TASKS, add_data_option, config  # noqa: E402
+from basil_tone import HELD_OUT_BY, TONE_TASKS, add_data_option, config  # noqa: E402
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
                 results.setdefault((name, size), []).append(f1)
                 print(f"{size:>5} labels, draw {draw}: {name:<11} macro-F1 {f1:.3f} "
                       f"({time.perf_counter() - started:.0f} s to fit)", flush=True)
-    print("\nmean macro-F1 on held-out events:")
+    print(f"\nmean macro-F1 on held-out {HELD_OUT_BY[args.data]}:")
     for (name, size), values in results.items():
         print(f"  {name:<11} {size:>5} labels  {np.mean(values):.3f}  ({', '.join(f'{v:.3f}' for v in values)})")
 
