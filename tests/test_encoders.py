@@ -168,6 +168,7 @@ def test_the_static_encoder_keeps_minilms_size_and_fewer_dimensions_are_not_cent
     from stance.encoders.static import _projected
     full = StaticModel.from_pretrained(str(static_dir))
     assert full.embedding.shape[1] == 384
+    assert [len(ids) for ids in full.tokenize(["", "Xi", "Talks ended."])] == [0, 1, 3]  # MiniLM's padding is off
     texts = [*DEMO_SENTENCES, "The talks ended without a statement.", "Tariffs rose again in May."]
 
     def cosines(model):
@@ -184,6 +185,70 @@ def test_the_static_encoder_keeps_minilms_size_and_fewer_dimensions_are_not_cent
     assert np.abs(cosines(centred) - cosines(full)).max() > 0.1  # what the projection must not do
     with pytest.raises(EncoderError, match="cannot reduce to 500"):
         _projected(full, 500)
+
+
+def test_fitting_to_sentences_brings_their_static_vectors_to_the_targets_and_leaves_other_tokens(static_dir):
+    """The ridge fit by hand: with almost no pull the sentences' mean vectors reach their targets
+    (more tokens than sentences), with a huge one nothing moves, and a sentence none of whose
+    tokens were fitted encodes as before."""
+    from model2vec import StaticModel
+
+    from stance.encoders.static import _fitted
+    plain = StaticModel.from_pretrained(str(static_dir))
+    target = np.random.default_rng(0).normal(size=(len(DEMO_SENTENCES), 384))
+    target /= np.linalg.norm(target, axis=1, keepdims=True)
+
+    def unit(model, texts):
+        vectors = model.encode(texts, use_multiprocessing=False).astype(np.float64)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    close = _fitted(plain, [*DEMO_SENTENCES, ""], np.vstack([target, target[:1]]), pull=1e-6)  # "" has no token
+    assert close.config["fitted_to_sentences"] == len(DEMO_SENTENCES)
+    assert (unit(close, DEMO_SENTENCES) * target).sum(axis=1).min() > 0.99
+    held = _fitted(plain, DEMO_SENTENCES, target, pull=1e6)
+    assert (unit(held, DEMO_SENTENCES) * unit(plain, DEMO_SENTENCES)).sum(axis=1).min() > 0.999
+    unseen = ["beijing raised tariffs sharply"]
+    assert not set(plain.tokenize(unseen)[0]) & {t for ids in plain.tokenize(DEMO_SENTENCES) for t in ids}
+    assert np.allclose(unit(close, unseen), unit(plain, unseen), atol=1e-5)
+
+
+def test_distill_fitted_to_a_corpus_moves_toward_minilms_vectors(demo_corpus, static_dir, tmp_path):
+    from model2vec import StaticModel
+
+    from stance.cli import app
+    from stance.encoders import sentence_transformer
+    from stance.ingest.corpus import sample_sentences
+    out = tmp_path / "fitted"
+    result = CliRunner().invoke(app, ["encoders", "distill", "--fit-to", str(demo_corpus), "--fit-sentences", "60",
+                                      "--out", str(out), "--dimensions", "128", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "fitted to 60 sentences" in result.output
+    fitted = StaticModel.from_pretrained(str(out))
+    assert fitted.embedding.shape[1] == 128 and fitted.config["fitted_to_sentences"] == 60
+    texts = sample_sentences(demo_corpus, 60)
+    minilm = sentence_transformer(locate(DEFAULT_MODEL)).encode(texts, normalize_embeddings=True)
+
+    def likeness(model):  # how well its cosines between the sentences follow MiniLM's
+        mine = model.encode(texts, use_multiprocessing=False)
+        mine /= np.linalg.norm(mine, axis=1, keepdims=True)
+        return np.corrcoef((mine @ mine.T).ravel(), (minilm @ minilm.T).ravel())[0, 1]
+    assert likeness(fitted) > likeness(StaticModel.from_pretrained(str(static_dir))) + 0.05  # 0.78 against 0.66
+    result = CliRunner().invoke(app, ["encoders", "distill", "--fit-to", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert isinstance(result.exception, StanceError) and "not a corpus (no sentences.parquet)" in str(result.exception)
+
+
+def test_sample_sentences_draws_distinct_texts_reproducibly(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stance.ingest.corpus import sample_sentences
+    texts = [f"sentence {i % 30}" for i in range(90)] + [None]  # each text three times
+    pq.write_table(pa.table({"text": texts}), tmp_path / "sentences.parquet")
+    drawn = sample_sentences(tmp_path, 10, seed=3)
+    assert len(drawn) == len(set(drawn)) == 10 and set(drawn) <= set(texts)
+    assert sample_sentences(tmp_path, 10, seed=3) == drawn and sample_sentences(tmp_path, 10, seed=4) != drawn
+    assert sorted(sample_sentences(tmp_path, 1000)) == sorted(set(texts) - {None})
+    with pytest.raises(StanceError, match="at least 1"):
+        sample_sentences(tmp_path, 0)
 
 
 def test_static_vectors_equal_model2vecs_own(static_dir):

@@ -531,3 +531,18 @@ def split_batch(batch: list[Article], max_sentence_chars: int = MAX_SENTENCE_CHA
         **{m: articles[m].take(owners) for m in METADATA},
     }
     return articles, pa.table(columns, schema=SENTENCE_SCHEMA), sentences, captions
+
+
+def sample_sentences(corpus: str | os.PathLike, n: int, seed: int = 0) -> list[str]:
+    """Up to ``n`` distinct sentence texts of a corpus directory, drawn at random (``seed``), so
+    that a sentence repeated in many articles (wire copy) counts once. Only the text column
+    is read; its sentences were capped at MAX_SENTENCE_CHARS when the corpus was built."""
+    path = Path(corpus) / "sentences.parquet"
+    if not path.is_file():
+        raise StanceError(f"{corpus}: not a corpus (no sentences.parquet); make one with `stance corpus build`")
+    if n < 1:
+        raise StanceError(f"sentences to sample: must be at least 1, got {n}")
+    texts = pc.unique(pq.read_table(path, columns=["text"]).column("text").drop_null())
+    if len(texts) > n:
+        texts = texts.take(np.sort(np.random.default_rng(seed).choice(len(texts), n, replace=False)))
+    return texts.to_pylist()

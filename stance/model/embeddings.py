@@ -21,12 +21,9 @@ from stance.encoders import BACKENDS, DEFAULT_MODEL, TRAINING_BACKEND, EncoderEr
 from stance.encoders.backends import batch_encoder
 from stance.encoders.cache import EmbeddingCache, cache_location, caching, stats
 from stance.encoders.onnx import onnx_model, vector_tag
-from stance.encoders.static import DIMENSIONS, load_static
+from stance.encoders.static import DIMENSIONS, MAX_TOKENS, load_static
 from stance.model.finetune import FinetunedEncoder
 from stance.progress import progress_bar
-
-#: model2vec's own cut: a sentence's first 512 tokens.
-MAX_TOKENS = 512
 
 class SentenceEmbedder(TransformerMixin, BaseEstimator):
     """Texts in, one vector per text out; a stateless scikit-learn transformer.
