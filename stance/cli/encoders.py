@@ -35,8 +35,8 @@ def distill_command(
     in quality (see the README's table). Distilling the packaged MiniLM takes about 15 s.
     Use the result in a config as `[features.NAME] type = "static"` with `model = "OUT"`;
     a static block without a model distils the packaged one on first use. Fitted to the
-    corpus you will score (--fit-to), it gained 0.01 to 0.02 macro-F1 on held-out news,
-    for a minute or two more.
+    corpus you will score (--fit-to; then `fit_tokens = false` in the config), it gained
+    0.024 to 0.042 macro-F1 on held-out news over the plain encoder, for a minute more.
 
     Example: `stance encoders distill --fit-to corpus/ --out encoders/minilm-static`
     """
