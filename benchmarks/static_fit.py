@@ -66,7 +66,8 @@ def main() -> None:
         if name not in ("default", "plain"):
             gap = scores[:, k] - scores[:, 1]
             half = t * gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else np.nan
-            line += f"   {gap.mean():+.3f} against plain (95% interval {gap.mean() - half:+.3f} to {gap.mean() + half:+.3f})"
+            line += (f"   {gap.mean():+.3f} against plain "
+                     f"(95% interval {gap.mean() - half:+.3f} to {gap.mean() + half:+.3f})")
         print(line)
 
 
