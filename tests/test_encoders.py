@@ -258,6 +258,14 @@ def test_a_static_block_can_fit_its_tokens_to_minilm_on_the_training_texts(tmp_p
             StaticEmbedder(fit_tokens=True, cache_dir=str(tmp_path), **wrong).fit(texts)
 
 
+def test_a_static_block_saved_before_fit_tokens_loads_with_it_off():
+    from stance.model.embeddings import StaticEmbedder
+    block = StaticEmbedder.__new__(StaticEmbedder)
+    block.__setstate__({"model": DEFAULT_MODEL, "dimensions": 256, "cache_dir": None})  # as an older run holds it
+    assert block.get_params() == {"model": DEFAULT_MODEL, "dimensions": 256, "fit_tokens": False,
+                                  "cache_dir": None, "progress": False}
+
+
 def test_sample_sentences_draws_distinct_texts_reproducibly(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -25,6 +25,7 @@ from stance.encoders.static import DIMENSIONS, MAX_TOKENS, fit_token_vectors, lo
 from stance.model.finetune import FinetunedEncoder
 from stance.progress import progress_bar
 
+
 class SentenceEmbedder(TransformerMixin, BaseEstimator):
     """Texts in, one vector per text out; a stateless scikit-learn transformer.
 
@@ -174,7 +175,7 @@ class StaticEmbedder(TransformerMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state):
-        super().__setstate__({"progress": False, **state})  # runs saved before it had a progress switch
+        super().__setstate__({"progress": False, "fit_tokens": False, **state})  # runs saved before these
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
