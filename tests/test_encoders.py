@@ -266,6 +266,20 @@ def test_a_static_block_saved_before_fit_tokens_loads_with_it_off():
                                   "cache_dir": None, "progress": False}
 
 
+def test_conjugate_gradients_solve_every_column_as_numpy_does():
+    from stance.encoders.static import conjugate_gradients
+    rng = np.random.default_rng(1)
+    basis = rng.normal(size=(30, 30))
+    system = basis @ basis.T + 0.5 * np.eye(30)  # symmetric positive definite
+    goal = rng.normal(size=(30, 4))
+    exact = np.linalg.solve(system, goal)
+    start = np.zeros((30, 4))
+    start[:, 2] = exact[:, 2]  # one column already solved: it must stay put while the others go on
+    solved = conjugate_gradients(lambda x: system @ x, goal, start, rtol=1e-10)
+    assert np.allclose(solved, exact, atol=1e-8)
+    assert np.array_equal(solved[:, 2], exact[:, 2])
+
+
 def test_sample_sentences_draws_distinct_texts_reproducibly(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
