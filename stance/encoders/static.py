@@ -121,8 +121,9 @@ def fit_token_vectors(static, texts: list[str], target: np.ndarray, pull: float 
     """A copy of ``static`` with the rows of the tokens in ``texts`` refitted: minimise, over those rows E,
     |A E - T|^2 + pull |E - E0|^2, where A averages each text's tokens, T is ``target`` (a unit
     vector per text) and E0 the distilled rows (weights folded in) scaled so A E0 has T's mean
-    length. Tokens the texts lack keep E0. Conjugate gradients per column, from E0: seconds
-    for ten thousand sentences, where a sparse LU took minutes (fill-in)."""
+    length. Tokens the texts lack keep E0. Solved by conjugate gradients from E0, with the
+    system applied as A'(A X) + pull X: A'A formed has ten times A's entries, and a sparse LU
+    of it took minutes (fill-in)."""
     from model2vec import StaticModel
     from scipy.sparse import csr_matrix
     ids = static.tokenize(texts, max_length=MAX_TOKENS)
