@@ -36,7 +36,7 @@ NAMES = ("default", "plain", "fit-train", "fit-all")
 
 def static_config(encoder: Path) -> dict:
     chosen = config("static")
-    chosen["features"]["static"]["model"] = str(encoder)
+    chosen["features"]["static"].update(model=str(encoder), fit_tokens=False)  # fitted (or not) already
     return chosen
 
 

@@ -157,7 +157,8 @@ def test_a_static_block_without_a_model_distils_the_packaged_one_on_first_use(st
     assert len(list((tmp_path / "static").iterdir())) == 1  # distilled once, into the cache
     assert first.transform(DEMO_SENTENCES).shape == (4, 32)
     assert np.array_equal(first.transform(DEMO_SENTENCES), second.transform(DEMO_SENTENCES))
-    assert len(calls) == 2 and (tmp_path / "static" / f"{locate(DEFAULT_MODEL).identity}-svd32").is_dir()
+    cached = tmp_path / "static" / f"{locate(DEFAULT_MODEL).identity}-{static.RECIPE}-svd32"
+    assert len(calls) == 2 and cached.is_dir()
 
 
 def test_the_static_encoder_keeps_minilms_size_and_fewer_dimensions_are_not_centred(static_dir):
@@ -253,6 +254,10 @@ def test_a_static_block_can_fit_its_tokens_to_minilm_on_the_training_texts(tmp_p
     assert fitted.static_.config["fitted_to_sentences"] == len(texts)
     assert distance(fitted) < distance(plain) / 2
     assert "fitted_to_sentences" not in plain.static_.config  # the cached plain encoder is left as it was
+    fitted.transform(texts)
+    refitted = fitted.fit(texts[:5]).transform(texts)  # fitted again: its vectors come from the new fit
+    fresh = StaticEmbedder(fit_tokens=True, cache_dir=str(tmp_path)).fit(texts[:5])
+    assert np.allclose(refitted, fresh.transform(texts))
     for wrong in ({"dimensions": 32}, {"model": str(tmp_path / "static" / next((tmp_path / "static").iterdir()).name)}):
         with pytest.raises(EncoderError, match="fit_tokens: .*sentence-transformers model"):
             StaticEmbedder(fit_tokens=True, cache_dir=str(tmp_path), **wrong).fit(texts)

@@ -33,6 +33,8 @@ from stance.encoders import (DEFAULT_MODEL, EncoderError, EncoderFiles, locate, 
                              sentence_transformer)
 from stance.progress import progress_bar
 
+#: Names how a cached static model was made, so one made another way (centred, padded) is never reused.
+RECIPE = "unpadded-r1"
 #: None keeps the encoder's own size (384 for MiniLM); measured no worse than 256 or 128.
 DIMENSIONS: int | None = None
 #: model2vec's own cut: a sentence's first 512 tokens.
@@ -64,7 +66,8 @@ def distill(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike | N
     if out is None:
         if cache_dir is None:
             raise EncoderError("distill needs an output directory or a cache directory")
-        target = cache_dir / "static" / f"{source.identity}-{'full' if dimensions is None else f'svd{dimensions}'}"
+        size = "full" if dimensions is None else f"svd{dimensions}"
+        target = cache_dir / "static" / f"{source.identity}-{RECIPE}-{size}"
         if (target / "config.json").is_file():
             return target
     else:

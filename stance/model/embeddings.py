@@ -138,6 +138,7 @@ class StaticEmbedder(TransformerMixin, BaseEstimator):
             target /= np.linalg.norm(target, axis=1, keepdims=True) + 1e-32
             static = fit_token_vectors(static, texts, target, progress=self.progress)
         self.static_ = static
+        self._vectors = None  # made again from this fit's static model, not an earlier fit's
         self.encoder_identity_ = files.identity
         self.n_features_in_ = 1
         return self
