@@ -40,3 +40,19 @@ def add_data_option(parser) -> None:
 def config(name: str) -> dict:
     """A config by name (experiments/NAME.toml) or path (ending in .toml)."""
     return load_config(Path(name) if name.endswith(".toml") else ROOT / "experiments" / f"{name}.toml")
+
+
+def print_paired(scores: np.ndarray, names: list[str], against: int, skip: tuple[int, ...] = ()) -> None:
+    """Each config's mean over the splits (``scores``: splits x configs) and, but for ``against`` and
+    ``skip``, its paired difference from config ``against`` with a 95% Student-t interval."""
+    from scipy import stats
+    splits = len(scores)
+    t = stats.t.ppf(0.975, splits - 1) if splits > 1 else np.nan
+    for k, name in enumerate(names):
+        line = f"  {name:<10} {scores[:, k].mean():.3f}"
+        if k != against and k not in skip:
+            gap = scores[:, k] - scores[:, against]
+            half = t * gap.std(ddof=1) / np.sqrt(splits) if splits > 1 else np.nan
+            line += (f"   {gap.mean():+.3f} against {names[against]} "
+                     f"(95% interval {gap.mean() - half:+.3f} to {gap.mean() + half:+.3f})")
+        print(line)

@@ -21,14 +21,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import search_grid
 from stance.experiments.runner import _fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import HELD_OUT_BY, TONE_TASKS, add_data_option, config  # noqa: E402
+from basil_tone import HELD_OUT_BY, TONE_TASKS, add_data_option, config, print_paired  # noqa: E402
 
 
 def main() -> None:
@@ -52,16 +51,7 @@ def main() -> None:
                   + (f"; searched: {chosen}" if chosen else "") + ")", flush=True)
     print(f"\nmacro-F1 on held-out news, {args.splits} halvings of {args.data}'s "
           f"{HELD_OUT_BY[args.data]}:")
-    t = stats.t.ppf(0.975, args.splits - 1) if args.splits > 1 else np.nan
-    for k, name in enumerate(names):
-        line = f"  {name:<10} {scores[:, k].mean():.3f}"
-        if k:
-            gap = scores[:, k] - scores[:, 0]
-            half = t * gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else np.nan
-            line += f"   {gap.mean():+.3f} against {names[0]} (95% interval {gap.mean() - half:+.3f} to " \
-                    f"{gap.mean() + half:+.3f})"
-        print(line)
-
+    print_paired(scores, names, against=0)
 
 if __name__ == "__main__":
     main()

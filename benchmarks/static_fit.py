@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from stance.encoders import DEFAULT_MODEL
 from stance.encoders.static import distill
@@ -29,7 +28,7 @@ from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import HELD_OUT_BY, TONE_TASKS, add_data_option, config  # noqa: E402
+from basil_tone import HELD_OUT_BY, TONE_TASKS, add_data_option, config, print_paired  # noqa: E402
 
 NAMES = ("default", "plain", "fit-train", "fit-all")
 
@@ -60,16 +59,7 @@ def main() -> None:
                 scores[split, k] = macro_f1(y[test], model.predict(texts[test]))
                 print(f"split {split}: {name:<10} macro-F1 {scores[split, k]:.3f}", flush=True)
     print(f"\nmacro-F1 on held-out news, {args.splits} halvings of {args.data}'s {HELD_OUT_BY[args.data]}:")
-    t = stats.t.ppf(0.975, args.splits - 1) if args.splits > 1 else np.nan
-    for k, name in enumerate(NAMES):
-        line = f"  {name:<10} {scores[:, k].mean():.3f}"
-        if name not in ("default", "plain"):
-            gap = scores[:, k] - scores[:, 1]
-            half = t * gap.std(ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else np.nan
-            line += (f"   {gap.mean():+.3f} against plain "
-                     f"(95% interval {gap.mean() - half:+.3f} to {gap.mean() + half:+.3f})")
-        print(line)
-
+    print_paired(scores, list(NAMES), against=NAMES.index("plain"), skip=(NAMES.index("default"),))
 
 if __name__ == "__main__":
     main()

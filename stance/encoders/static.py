@@ -25,9 +25,11 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from functools import partial
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from stance.encoders import (DEFAULT_MODEL, EncoderError, EncoderFiles, locate, quiet_transformers,
                              sentence_transformer)
@@ -128,23 +130,15 @@ def fit_token_vectors(static, texts: list[str], target: np.ndarray, pull: float 
     system applied as A'(A X) + pull X: A'A formed has ten times A's entries, and a sparse LU
     of it took minutes (fill-in)."""
     from model2vec import StaticModel
-    from scipy.sparse import csr_matrix
     ids = static.tokenize(texts, max_length=MAX_TOKENS)
-    lengths = np.fromiter(map(len, ids), np.int64, count=len(ids))
-    if not lengths.any():
+    kept = np.fromiter(map(len, ids), np.int64, count=len(ids)) > 0
+    if not kept.any():
         raise EncoderError("none of the sentences to fit to has a token the encoder knows")
-    target = target[lengths > 0]
-    ids, lengths = [i for i in ids if len(i)], lengths[lengths > 0]
-    rows = static.embedding.astype(np.float64)
-    if static.token_mapping is not None:
-        rows = rows[static.token_mapping]
-    if static.weights is not None:
-        rows = rows * static.weights[:, None]
-    tokens = np.concatenate(ids)
-    averaging = csr_matrix((np.repeat(1.0 / lengths, lengths), tokens, np.r_[0, np.cumsum(lengths)]),
-                           shape=(len(ids), rows.shape[0]))
+    target, ids = target[kept], [i for i in ids if len(i)]
+    rows = token_rows(static, np.float64)
+    averaging = averaging_matrix(ids, rows.shape[0], np.float64)
     rows *= np.linalg.norm(target, axis=1).mean() / np.linalg.norm(averaging @ rows, axis=1).mean()
-    present = np.unique(tokens)
+    present = np.unique(averaging.indices)
     part = averaging[:, present]
     transposed = part.T.tocsr()
     goal = transposed @ target + pull * rows[present]
@@ -154,6 +148,27 @@ def fit_token_vectors(static, texts: list[str], target: np.ndarray, pull: float 
                        config={**static.config, "fitted_to_sentences": len(ids), "fit_pull": pull},
                        normalize=static.normalize, base_model_name=static.base_model_name,
                        language=static.language)
+
+
+def token_rows(static, dtype=np.float32) -> np.ndarray:
+    """Each token's vector as a sentence's mean takes it: mapped and weighted, in ``dtype``."""
+    rows = static.embedding.astype(dtype)
+    if static.token_mapping is not None:
+        rows = rows[static.token_mapping]
+    if static.weights is not None:
+        rows = rows * static.weights[:, None].astype(dtype)
+    return rows
+
+
+def averaging_matrix(ids: list[list[int]], tokens: int, dtype=np.float32):
+    """A sparse (texts x ``tokens``) matrix whose product with the token rows is each text's mean
+    of its tokens' rows (a text without tokens gets a row of zeros)."""
+    lengths = np.fromiter(map(len, ids), np.int64, count=len(ids))
+    indptr = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    columns = np.fromiter(chain.from_iterable(ids), np.int64, count=int(indptr[-1]))
+    shares = np.repeat(1.0 / np.maximum(lengths, 1), lengths).astype(dtype)
+    return csr_matrix((shares, columns, indptr), shape=(len(ids), tokens))
 
 
 def conjugate_gradients(system: Callable[[np.ndarray], np.ndarray], goal: np.ndarray, start: np.ndarray,

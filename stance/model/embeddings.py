@@ -10,10 +10,8 @@ when scoring) or float32 ONNX (near-ties; see ``stance.encoders.onnx``).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from itertools import chain
 
 import numpy as np
-from scipy.sparse import csr_matrix
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -21,7 +19,8 @@ from stance.encoders import BACKENDS, DEFAULT_MODEL, TRAINING_BACKEND, EncoderEr
 from stance.encoders.backends import batch_encoder
 from stance.encoders.cache import EmbeddingCache, cache_location, caching, stats
 from stance.encoders.onnx import onnx_model, vector_tag
-from stance.encoders.static import DIMENSIONS, MAX_TOKENS, fit_token_vectors, load_static
+from stance.encoders.static import (DIMENSIONS, MAX_TOKENS, averaging_matrix, fit_token_vectors, load_static,
+                                   token_rows)
 from stance.model.finetune import FinetunedEncoder
 from stance.progress import progress_bar
 
@@ -147,13 +146,8 @@ class StaticEmbedder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "static_")
         texts = [str(t) for t in X]
         ids = self.static_.tokenize(texts, max_length=MAX_TOKENS)
-        lengths = np.fromiter(map(len, ids), np.int64, count=len(ids))
-        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        tokens = np.fromiter(chain.from_iterable(ids), np.int64, count=int(indptr[-1]))
-        shares = np.repeat(1.0 / np.maximum(lengths, 1), lengths).astype(np.float32)
         vectors = self._token_vectors()
-        out = np.asarray(csr_matrix((shares, tokens, indptr), shape=(len(ids), vectors.shape[0])) @ vectors)
+        out = np.asarray(averaging_matrix(ids, vectors.shape[0]) @ vectors)
         if self.static_.normalize:
             out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-32
         return out
@@ -161,13 +155,7 @@ class StaticEmbedder(TransformerMixin, BaseEstimator):
     def _token_vectors(self) -> np.ndarray:
         """Each token's row, weighted, in float32; made once per process, never saved with the run."""
         if getattr(self, "_vectors", None) is None:
-            static = self.static_
-            rows = static.embedding.astype(np.float32)
-            if static.token_mapping is not None:
-                rows = rows[static.token_mapping]
-            if static.weights is not None:
-                rows = rows * static.weights[:, None].astype(np.float32)
-            self._vectors = rows
+            self._vectors = token_rows(self.static_)
         return self._vectors
 
     def __getstate__(self):
