@@ -71,8 +71,11 @@ class _Lines:
         size = (lambda n: f"{n / 1e6:,.1f} MB") if self.unit == "bytes" else (lambda n: f"{n:,.0f}")
         amount = size(self.done) + (f" of {size(self.total)} ({self.done / self.total:.0%})"
                                     if self.total else "")
+        if not self.total and not self.done:  # a step of unknown length that counts nothing
+            amount = "" if final else "working"
         status = f"; {self.status.format(**self.fields)}" if self.status else ""
-        stderr.print(f"{self.description}: {'done, ' if final else ''}{amount}{status}, "
+        said = ", ".join(part for part in ("done" if final else "", amount) if part)
+        stderr.print(f"{self.description}: {said}{status}, "
                      f"{time.monotonic() - self.started:,.0f} s", highlight=False, markup=False)
 
 

@@ -1,6 +1,7 @@
 """The CLI is a thin layer: it calls the library and turns StanceError into one clear line."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -112,6 +113,18 @@ def test_progress_in_a_log_is_plain_lines(demo_articles, tmp_path):
     size = demo_articles.stat().st_size / 1e6
     assert f"{size:,.1f} MB of {size:,.1f} MB (100%); 30 articles 165 sentences" in line
     assert "\x1b[" not in done.stderr  # no terminal control codes in a log
+
+
+def test_a_step_of_unknown_length_ends_done_without_a_count(capsys):
+    """Distilling or fitting has no count to show: its last line says done, not "done, 0"."""
+    from stance.progress import progress_bar
+    for counted in (False, True):
+        with progress_bar("fitting", None, enabled=True) as bar:
+            if counted:
+                bar.advance(3)
+    first, second = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(r"fitting: done, \d+ s", first), first
+    assert re.fullmatch(r"fitting: done, 3, \d+ s", second), second
 
 
 def test_corpus_build_input_format_as_in_score_and_the_old_flag_still_works(tmp_path):
