@@ -218,15 +218,20 @@ def test_distill_fitted_to_a_corpus_moves_toward_minilms_vectors(demo_corpus, st
 
     from stance.cli import app
     from stance.encoders import sentence_transformer
+    from stance.encoders.cache import stats
     from stance.ingest.corpus import sample_sentences
+    from stance.model.embeddings import SentenceEmbedder
+    texts = sample_sentences(demo_corpus, 60)
+    SentenceEmbedder().transform(texts)  # cached, as an `embeddings` run on these sentences leaves them
+    before = stats.copy()
     out = tmp_path / "fitted"
     result = CliRunner().invoke(app, ["encoders", "distill", "--fit-to", str(demo_corpus), "--fit-sentences", "60",
                                       "--out", str(out), "--dimensions", "128", "-q"])
     assert result.exit_code == 0, result.output
     assert "fitted to 60 sentences" in result.output
+    assert stats["encoded"] == before["encoded"] and stats["cached"] == before["cached"] + 60  # none encoded again
     fitted = StaticModel.from_pretrained(str(out))
     assert fitted.embedding.shape[1] == 128 and fitted.config["fitted_to_sentences"] == 60
-    texts = sample_sentences(demo_corpus, 60)
     minilm = sentence_transformer(locate(DEFAULT_MODEL)).encode(texts, normalize_embeddings=True)
 
     def likeness(model):  # how well its cosines between the sentences follow MiniLM's

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from stance.encoders import (DEFAULT_MODEL, EncoderError, EncoderFiles, locate, quiet_transformers,
-                             sentence_transformer)
+from stance.encoders import DEFAULT_MODEL, EncoderError, EncoderFiles, locate, quiet_transformers
+from stance.encoders.backends import encode_cached
+from stance.encoders.cache import cache_location
 from stance.progress import progress_bar
 
 #: Names how a cached static model was made, so one made another way (centred, padded) is never reused.
@@ -95,7 +96,7 @@ def distill(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike | N
     static.tokenizer.no_padding()  # else each mean has (128 - length) parts of MiniLM's [PAD] row
     if fit_to is not None:
         texts = [str(text) for text in fit_to]
-        static = fit_token_vectors(static, texts, _encoded(source, texts, progress), progress=progress)
+        static = fit_token_vectors(static, texts, _encoded(source, texts, cache_dir, progress), progress=progress)
     if dimensions is not None:
         static = _projected(static, dimensions)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -108,18 +109,12 @@ def distill(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike | N
     return target
 
 
-def _encoded(source: EncoderFiles, texts: list[str], progress: bool) -> np.ndarray:
-    """``source``'s unit vector for each text (torch, the reference encoder)."""
-    teacher = sentence_transformer(source)
-    vectors = []
-    step = 512
-    with progress_bar(f"encoding {len(texts):,} sentences to fit to", len(texts), enabled=progress,
-                      unit="sentences") as bar:
-        for start in range(0, len(texts), step):
-            vectors.append(teacher.encode(texts[start:start + step], batch_size=64, normalize_embeddings=True,
-                                          show_progress_bar=False))
-            bar.advance(len(vectors[-1]))
-    return np.concatenate(vectors)
+def _encoded(source: EncoderFiles, texts: list[str], cache_dir: Path | None, progress: bool) -> np.ndarray:
+    """``source``'s unit vector for each text (torch, the reference encoder), through the embedding
+    cache: sentences an `embeddings` run or a fitted static block encoded are not encoded again."""
+    vectors = encode_cached(source, texts, cache_location(cache_dir), progress=progress,
+                            description=f"encoding {len(texts):,} sentences to fit to")
+    return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-32)
 
 
 def fit_token_vectors(static, texts: list[str], target: np.ndarray, pull: float = FIT_PULL, progress: bool = False):

@@ -32,6 +32,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
 import stance
 from stance.encoders import RECHECK_BACKEND, SCORING_BACKEND, TRAINING_BACKEND, EncoderError
+from stance.encoders.cache import stats as encoder_stats
 from stance.encoders.cache import uncached
 from stance.errors import StanceError
 from stance.model import embeddings, portable, recheck
@@ -105,7 +106,7 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     started = time.perf_counter()
-    before = dict(embeddings.stats)
+    before = dict(encoder_stats)
     try:
         metrics, model, predictions, test_predictions = _train_and_evaluate(
             config, train, held_out, dims, schema, progress)
@@ -143,7 +144,7 @@ def run(config: str | Path | dict, data: str | Path, *, test: str | Path | None 
             "data": {"path": str(train.path), "hash": train.hash, "rows": len(train.texts)},
             "test_data": {"path": str(held_out.path), "hash": held_out.hash, "rows": len(held_out.texts)}
             if held_out else None,
-            "embeddings": {k: embeddings.stats[k] - before.get(k, 0) for k in ("encoded", "cached")},
+            "embeddings": {k: encoder_stats[k] - before.get(k, 0) for k in ("encoded", "cached")},
             "encoders": embeddings.encoder_records(model.estimators()),
             "versions": _versions(config),
             "git_commit": git_commit(),

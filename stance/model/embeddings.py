@@ -16,13 +16,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from stance.encoders import BACKENDS, DEFAULT_MODEL, TRAINING_BACKEND, EncoderError, locate
-from stance.encoders.backends import batch_encoder
-from stance.encoders.cache import EmbeddingCache, cache_location, caching, stats
-from stance.encoders.onnx import onnx_model, vector_tag
+from stance.encoders.backends import encode_cached
+from stance.encoders.cache import cache_location
+from stance.encoders.onnx import onnx_model
 from stance.encoders.static import (DIMENSIONS, MAX_TOKENS, averaging_matrix, fit_token_vectors, load_static,
                                    token_rows)
 from stance.model.finetune import FinetunedEncoder
-from stance.progress import progress_bar
 
 
 class SentenceEmbedder(TransformerMixin, BaseEstimator):
@@ -48,29 +47,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
-        if self.backend not in BACKENDS:
-            raise EncoderError(f"backend {self.backend!r}: must be one of {', '.join(BACKENDS)}")
-        texts = [str(t) for t in X]
-        files = locate(self.model)
-        if not caching():
-            stats["uncached"] += len(texts)
-            return np.vstack(self._encode(files, texts)) if texts else np.zeros((0, 0), dtype=np.float32)
-        cache = EmbeddingCache(cache_location(self.cache_dir), f"{files.identity}/{vector_tag(self.backend)}")
-        try:
-            found = cache.get(texts)
-            missing = list(dict.fromkeys(t for t, v in zip(texts, found) if v is None))
-            stats["cached"] += len(texts) - sum(v is None for v in found)
-            if missing:
-                vectors = self._encode(files, missing)
-                stats["encoded"] += len(missing)
-                cache.put(missing, vectors)
-                new = dict(zip(missing, vectors))
-                found = [v if v is not None else new[t] for t, v in zip(texts, found)]
-        finally:
-            cache.close()
-        if not found:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.vstack(found).astype(np.float32, copy=False)
+        return encode_cached(locate(self.model), [str(t) for t in X], cache_location(self.cache_dir), self.backend,
+                             self.device, self.batch_size, self.progress)
 
     def __setstate__(self, state):
         # runs saved before encoders had a device and a backend load with the defaults
@@ -80,17 +58,6 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         """Make what the backend needs (an ONNX file) now, once, before workers start."""
         if self.backend != TRAINING_BACKEND:
             onnx_model(locate(self.model), cache_location(self.cache_dir), self.backend)
-
-    def _encode(self, files, texts: list[str]) -> list[np.ndarray]:
-        encode = batch_encoder(files, self.backend, self.device, cache_location(self.cache_dir))
-        out = []
-        step = self.batch_size * 8  # several batches per call: the encoder sorts them by length
-        with progress_bar("encoding", len(texts), enabled=self.progress, unit="sentences") as bar:
-            for start in range(0, len(texts), step):
-                batch = texts[start:start + step]
-                out.extend(np.asarray(encode(batch, batch_size=self.batch_size), dtype=np.float32))
-                bar.advance(len(batch))
-        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
