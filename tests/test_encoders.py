@@ -305,6 +305,21 @@ def test_sample_sentences_draws_distinct_texts_reproducibly(tmp_path):
         sample_sentences(tmp_path, 0)
 
 
+def test_sample_sentences_streams_the_corpus_and_counts_a_repeated_text_once(tmp_path, monkeypatch):
+    """The draw does not depend on how many rows are read at a time, and a text in half the rows is
+    drawn no more often than any other (a draw of rows would take it in about half the samples)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stance.ingest import corpus
+    texts = [f"sentence {i}" for i in range(200)] + ["wire copy"] * 200
+    pq.write_table(pa.table({"text": texts}), tmp_path / "sentences.parquet", row_group_size=50)
+    whole = [corpus.sample_sentences(tmp_path, 5, seed=seed) for seed in range(100)]
+    monkeypatch.setattr(corpus, "SAMPLE_BATCH", 7)
+    assert [corpus.sample_sentences(tmp_path, 5, seed=seed) for seed in range(100)] == whole
+    assert sum("wire copy" in drawn for drawn in whole) < 10  # 5 in 201 texts: about 2.5 of 100 draws
+
+
 def test_static_vectors_equal_model2vecs_own(static_dir):
     from model2vec import StaticModel
 

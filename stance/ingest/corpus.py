@@ -533,16 +533,30 @@ def split_batch(batch: list[Article], max_sentence_chars: int = MAX_SENTENCE_CHA
     return articles, pa.table(columns, schema=SENTENCE_SCHEMA), sentences, captions
 
 
+#: Sentences read at a time while sampling a corpus's texts.
+SAMPLE_BATCH = 65_536
+
+
 def sample_sentences(corpus: str | os.PathLike, n: int, seed: int = 0) -> list[str]:
     """Up to ``n`` distinct sentence texts of a corpus directory, drawn at random (``seed``), so
-    that a sentence repeated in many articles (wire copy) counts once. Only the text column
-    is read; its sentences were capped at MAX_SENTENCE_CHARS when the corpus was built."""
+    that a sentence repeated in many articles (wire copy) counts once.
+
+    The draw is the ``n`` texts of smallest seeded hash (a bottom-k sample), so the text
+    column streams past in batches and memory holds ``n`` texts and one batch, whatever
+    the corpus's size; its sentences were capped at MAX_SENTENCE_CHARS when it was built."""
+    import pandas as pd
     path = Path(corpus) / "sentences.parquet"
     if not path.is_file():
         raise StanceError(f"{corpus}: not a corpus (no sentences.parquet); make one with `stance corpus build`")
     if n < 1:
         raise StanceError(f"sentences to sample: must be at least 1, got {n}")
-    texts = pc.unique(pq.read_table(path, columns=["text"]).column("text").drop_null())
-    if len(texts) > n:
-        texts = texts.take(np.sort(np.random.default_rng(seed).choice(len(texts), n, replace=False)))
-    return texts.to_pylist()
+    key = hashlib.sha256(f"sample-sentences-{seed}".encode()).hexdigest()[:16]
+    hashes, texts = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=object)
+    with closing(pq.ParquetFile(path)) as sentences:
+        for batch in sentences.iter_batches(batch_size=SAMPLE_BATCH, columns=["text"]):
+            more = batch.column(0).drop_null().to_numpy(zero_copy_only=False)
+            hashes = np.concatenate([hashes, pd.util.hash_array(more, hash_key=key, categorize=False)])
+            texts = np.concatenate([texts, more])
+            _, first = np.unique(hashes, return_index=True)  # ascending, each text once
+            hashes, texts = hashes[first[:n]], texts[first[:n]]
+    return texts.tolist()
