@@ -126,6 +126,25 @@ def test_simulation_replays_every_strategy_from_the_same_start(demo_labels, tmp_
         simulate(demo_labels, DEFAULT, seed_size=100, batch=50, rounds=3, repeats=1, out=tmp_path)
 
 
+def test_a_replay_from_a_later_seed_is_the_later_repeats_of_a_longer_one(demo_labels, tmp_path):
+    """--seed S --repeats R runs repeats S to S+R-1, so two runs add up to one longer replay."""
+    from typer.testing import CliRunner
+
+    from stance.cli import app
+    longer = simulate(demo_labels, DEFAULT, strategies=["random", "uncertain"], seed_size=10, batch=10, rounds=1,
+                      repeats=2, out=tmp_path / "a")
+    result = CliRunner().invoke(app, ["labels", "simulate", "--data", str(demo_labels), "--config", str(DEFAULT),
+                                      "--strategy", "random", "--strategy", "uncertain", "--seed-size", "10",
+                                      "--batch", "10", "--rounds", "1", "--repeats", "1", "--seed", "1",
+                                      "--out", str(tmp_path / "b"), "-q"])
+    assert result.exit_code == 0, result.output
+    later = json.loads((tmp_path / "b" / "simulation.json").read_text())
+    assert later["seed"] == 1
+    for strategy in ("random", "uncertain"):
+        assert later["per_repeat"][strategy] == [longer.per_repeat[strategy][1]]
+        assert later["per_repeat"][strategy] != [longer.per_repeat[strategy][0]]
+
+
 @pytest.mark.studio
 def test_uncertain_push_never_resends_and_carries_predictions(studio, demo_corpus, default_run, tmp_path):
     name = f"uncertain {uuid.uuid4().hex[:6]}"

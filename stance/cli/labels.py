@@ -114,6 +114,9 @@ def simulate_command(
     batch: Annotated[int, typer.Option(help="Labels added per round.")] = BATCH,
     rounds: Annotated[int, typer.Option(help="Rounds of labelling.")] = ROUNDS,
     repeats: Annotated[int, typer.Option(help="Repeats with other test articles and seeds (averaged).")] = REPEATS,
+    seed: Annotated[int, typer.Option(
+        help="Repeat k draws its test articles and seed labels from SEED + k: --seed 5 --repeats 3 runs "
+             "repeats 5 to 7 of a longer replay, to add to one run with --repeats 5.")] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where simulation.json/png/html go.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -127,7 +130,7 @@ def simulate_command(
 
     from stance.experiments.active import curve_rows, simulate
     sim = simulate(data, config, strategies=strategy, seed_size=seed_size, batch=batch, rounds=rounds,
-                   repeats=repeats, out=out, progress=not quiet)
+                   repeats=repeats, seed=seed, out=out, progress=not quiet)
     table = Table("labels used", *sim.macro_f1, title="macro-F1 on held-out articles (mean over dimensions; "
                   "95% interval over repeats)")
     for row in curve_rows(sim):

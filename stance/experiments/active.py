@@ -141,7 +141,9 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
     Each repeat holds out ``test_share`` of the articles as a fixed test set, starts
     every strategy from the same random ``seed_size`` labels, and adds ``batch``
     labels per round as the strategy picks them; after every round a model of
-    ``config`` is trained on the labels so far and scored on the test set.
+    ``config`` is trained on the labels so far and scored on the test set. Repeat k
+    draws everything from ``seed + k``, so a replay with ``seed=S`` gives repeats S, S+1, ...
+    of one with ``seed=0``: more repeats can be added to a replay later.
     """
     from sklearn.model_selection import GroupShuffleSplit
 
@@ -188,10 +190,11 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
                                                  enabled=progress, unit="rounds") as bar:
         warnings.filterwarnings("ignore", category=UserWarning)
         for r in range(repeats):
-            splitter = GroupShuffleSplit(n_splits=1, test_size=test_share, random_state=seed + r)
+            repeat_seed = seed + r  # all of a repeat's draws: seed S, repeat k is repeat S + k of seed 0
+            splitter = GroupShuffleSplit(n_splits=1, test_size=test_share, random_state=repeat_seed)
             pool_rows, test_rows = next(splitter.split(usable, groups=labelled.groups[usable]))
             pool, test = usable[pool_rows], usable[test_rows]
-            rng = np.random.default_rng(seed + r)
+            rng = np.random.default_rng(repeat_seed)
             start = rng.choice(pool, size=seed_size, replace=False)
             for strategy in strategies:
                 chosen = list(start)
@@ -206,7 +209,7 @@ def simulate(data: str | Path, config: str | Path | dict, *, strategies: list[st
                     groups = [labelled.article_ids[i] for i in rest]
                     proba = ({dim: aligned_proba(m, labelled.texts[rest], len(schema.dimension(dim).names))
                               for dim, m in models.items() if m is not None} if strategy in NEEDS_MODEL else None)
-                    picked = STRATEGY[strategy](texts, groups, batch, seed=seed + 1000 * r + k, proba=proba)
+                    picked = STRATEGY[strategy](texts, groups, batch, seed=1000 * repeat_seed + k, proba=proba)
                     chosen.extend(int(rest[i]) for i in picked)
     simulation = Simulation(
         Path(out) if out else Path("artifacts/simulations") / f"{config['name']}", sizes,
