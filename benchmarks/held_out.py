@@ -27,7 +27,7 @@ from stance.experiments.pipeline import search_grid
 from stance.experiments.runner import _fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import HELD_OUT_BY, TONE_TASKS, add_data_option, config, print_paired  # noqa: E402
+from tone_tasks import HELD_OUT_BY, TONE_TASKS, add_data_option, config, print_paired  # noqa: E402
 
 
 def main() -> None:

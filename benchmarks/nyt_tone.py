@@ -29,7 +29,7 @@ INNER = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
 RATINGS = "hutto_ICWSM_2014/nytEditorialSnippets_GroundTruth.txt"
 MAX_BYTES = 16 << 20   # the archive is 2.5 MB and the ratings file 0.6 MB
 NEUTRAL_BAND = 0.5
-TONE = {"conciliatory": 0, "adversarial": 1, "neutral": 2}   # the order of basil_tone.TONE
+TONE = {"conciliatory": 0, "adversarial": 1, "neutral": 2}   # the order of tone_tasks.TONE
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
@@ -70,7 +70,7 @@ def rows() -> list[dict]:
 
 
 def tone_sentences() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Texts, tone labels (basil_tone's numbering) and articles, as basil_tone.tone_sentences gives."""
+    """Texts, tone labels (numbered as in tone_tasks) and articles, as tone_tasks.tone_sentences gives."""
     table = rows()
     return (np.array([r["text"] for r in table]), np.array([TONE[r["tone"]] for r in table]),
             np.array([r["article_id"] for r in table]))

@@ -28,7 +28,7 @@ from stance.experiments.metrics import macro_f1
 from stance.experiments.pipeline import build_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import HELD_OUT_BY, TONE_TASKS, add_data_option, config, print_paired  # noqa: E402
+from tone_tasks import HELD_OUT_BY, TONE_TASKS, add_data_option, config, print_paired  # noqa: E402
 
 NAMES = ("default", "plain", "fit-train", "fit-all")
 

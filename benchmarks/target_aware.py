@@ -32,7 +32,7 @@ from stance.experiments.pipeline import search_grid
 from stance.experiments.runner import _fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from basil_tone import BASIL, TONE, config  # noqa: E402
+from tone_tasks import BASIL, TONE, config  # noqa: E402
 
 
 def _mention(target: str) -> re.Pattern:

@@ -1,6 +1,6 @@
-"""BASIL's sentences as a tone task, for the benchmarks that train configs on them: bias polarity
-positive / negative / none as conciliatory / adversarial / neutral (`mixed` dropped), with each
-sentence's event, by which held-out halves are drawn."""
+"""The real tone tasks the benchmarks train configs on (``TONE_TASKS``): BASIL's sentences, bias
+polarity positive / negative / none as conciliatory / adversarial / neutral (`mixed` dropped), held
+out by event; and the NYT opinion sentences of nyt_tone.py, held out by article."""
 
 from __future__ import annotations
 
