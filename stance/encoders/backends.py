@@ -1,4 +1,5 @@
-"""One way to encode with a model whatever runs it: torch (the reference), int8 ONNX or float32 ONNX."""
+"""One way to encode with a model whatever runs it: torch (the reference), int8 ONNX or float32 ONNX;
+and through the embedding cache, so that feature blocks and static fits alike encode a sentence once."""
 
 from __future__ import annotations
 
