@@ -96,7 +96,8 @@ def distill(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike | N
     static.tokenizer.no_padding()  # else each mean has (128 - length) parts of MiniLM's [PAD] row
     if fit_to is not None:
         texts = [str(text) for text in fit_to]
-        static = fit_token_vectors(static, texts, _encoded(source, texts, cache_dir, progress), progress=progress)
+        static = fit_token_vectors(static, texts, source_vectors(source, texts, cache_dir, progress),
+                                   progress=progress)
     if dimensions is not None:
         static = _projected(static, dimensions)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -109,9 +110,11 @@ def distill(model: str | os.PathLike = DEFAULT_MODEL, out: str | os.PathLike | N
     return target
 
 
-def _encoded(source: EncoderFiles, texts: list[str], cache_dir: Path | None, progress: bool) -> np.ndarray:
-    """``source``'s unit vector for each text (torch, the reference encoder), through the embedding
-    cache: sentences an `embeddings` run or a fitted static block encoded are not encoded again."""
+def source_vectors(source: EncoderFiles, texts: list[str], cache_dir: Path | None, progress: bool = False
+                   ) -> np.ndarray:
+    """``source``'s unit vector for each text (torch, the reference encoder): what token vectors are
+    fitted to. Through the embedding cache, so sentences an `embeddings` run or an earlier fit
+    encoded are not encoded again."""
     vectors = encode_cached(source, texts, cache_location(cache_dir), progress=progress,
                             description=f"encoding {len(texts):,} sentences to fit to")
     return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-32)

@@ -20,7 +20,7 @@ from stance.encoders.backends import encode_cached
 from stance.encoders.cache import cache_location
 from stance.encoders.onnx import onnx_model
 from stance.encoders.static import (DIMENSIONS, MAX_TOKENS, averaging_matrix, fit_token_vectors, load_static,
-                                   token_rows)
+                                   source_vectors, token_rows)
 from stance.model.finetune import FinetunedEncoder
 
 
@@ -100,8 +100,7 @@ class StaticEmbedder(TransformerMixin, BaseEstimator):
                                     progress=self.progress)
         if self.fit_tokens:
             texts = [str(t) for t in X]
-            target = SentenceEmbedder(self.model, cache_dir=self.cache_dir, progress=self.progress).transform(texts)
-            target /= np.linalg.norm(target, axis=1, keepdims=True) + 1e-32
+            target = source_vectors(locate(self.model), texts, self.cache_dir, self.progress)
             static = fit_token_vectors(static, texts, target, progress=self.progress)
         self.static_ = static
         self._vectors = None  # made again from this fit's static model, not an earlier fit's
